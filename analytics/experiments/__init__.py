@@ -1,0 +1,25 @@
+"""A/B testing: GrowthBook-compatible assignment, test lifecycle, and the statistics to read a test."""
+
+from analytics.experiments._hashing import (
+    Assigner,
+    Assignment,
+    assign,
+    choose_variation,
+    fnv1a32,
+    get_bucket_ranges,
+    get_equal_weights,
+    hash_many,
+    hash_unit,
+)
+
+__all__ = [
+    "Assigner",
+    "Assignment",
+    "assign",
+    "choose_variation",
+    "fnv1a32",
+    "get_bucket_ranges",
+    "get_equal_weights",
+    "hash_many",
+    "hash_unit",
+]

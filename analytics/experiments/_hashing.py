@@ -1,0 +1,343 @@
+"""Deterministic, GrowthBook-compatible assignment of units to variants.
+
+The functions keep GrowthBook's names and semantics so they can be checked against the ``hash``,
+``getBucketRange`` and ``chooseVariation`` cases of GrowthBook's language-agnostic SDK test suite
+(``cases.json``), and a team can move between GrowthBook and this package without reshuffling units.
+
+* FNV-1a, 32 bit (Fowler, Noll, Vo; IETF draft-eastlake-fnv), over the string's Unicode code points
+  (``ord(ch)``), not its UTF-8 bytes -- exactly what GrowthBook's JavaScript and Python SDKs do.
+* Hash version 1: ``fnv1a32(unit_id + seed) % 1000 / 1000``.
+* Hash version 2: ``fnv1a32(str(fnv1a32(seed + unit_id))) % 10000 / 10000`` (the double hash removes the
+  correlation between tests whose seeds share a prefix).
+* Bucket ranges: variant *i* owns ``[c_i, c_i + coverage * w_i)`` where ``c_i`` is the cumulative weight
+  of the variants before it, so raising ``coverage`` only ever adds units to a variant and never moves one.
+
+Python's built-in ``hash()`` is never used: it is salted per process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "Assigner",
+    "Assignment",
+    "assign",
+    "choose_variation",
+    "fnv1a32",
+    "get_bucket_ranges",
+    "get_equal_weights",
+    "hash_many",
+    "hash_unit",
+]
+
+_FNV_OFFSET = 0x811C9DC5
+_FNV_PRIME = 0x01000193
+_MASK = 0xFFFFFFFF
+
+BucketRange = tuple[float, float]
+
+
+def fnv1a32(text: str, start: int = _FNV_OFFSET) -> int:
+    """32-bit FNV-1a hash of ``text`` over its code points.
+
+    Parameters
+    ----------
+    text:
+        The string to hash; each character contributes ``ord(ch)`` (a code point, possibly > 255).
+    start:
+        Initial state; the default is the FNV offset basis 2166136261. Passing the state reached after a
+        prefix continues the hash, which lets callers hash ``seed + unit_id`` without re-hashing the seed.
+
+    Returns
+    -------
+    int
+        The hash in ``[0, 2**32)``.
+    """
+    h = start
+    for ch in text:
+        h = ((h ^ ord(ch)) * _FNV_PRIME) & _MASK
+    return h
+
+
+def hash_unit(seed: str, unit_id: str, version: int = 2) -> float | None:
+    """GrowthBook's ``hash(seed, value, version)``: a unit's position in ``[0, 1)``.
+
+    Parameters
+    ----------
+    seed:
+        The test's hashing seed (GrowthBook uses the experiment key when no seed is set).
+    unit_id:
+        The unit's id (user id or session id); non-strings are converted with ``str``.
+    version:
+        1 → ``fnv1a32(unit_id + seed) % 1000 / 1000``;
+        2 → ``fnv1a32(str(fnv1a32(seed + unit_id))) % 10000 / 10000``.
+
+    Returns
+    -------
+    float or None
+        The bucket position, or ``None`` for an unknown hash version (as GrowthBook's SDKs return).
+    """
+    value = str(unit_id)
+    if version == 2:
+        return (fnv1a32(str(fnv1a32(seed + value))) % 10000) / 10000
+    if version == 1:
+        return (fnv1a32(value + seed) % 1000) / 1000
+    return None
+
+
+def get_equal_weights(num_variations: int) -> list[float]:
+    """GrowthBook's ``getEqualWeights``: ``n`` weights of ``1/n`` (empty for ``n < 1``)."""
+    if num_variations < 1:
+        return []
+    return [1.0 / num_variations] * num_variations
+
+
+def get_bucket_ranges(
+    num_variations: int, coverage: float = 1.0, weights: Sequence[float] | None = None
+) -> list[BucketRange]:
+    """GrowthBook's ``getBucketRanges``: the ``[start, end)`` slice of ``[0, 1)`` owned by each variant.
+
+    Parameters
+    ----------
+    num_variations:
+        Number of variants.
+    coverage:
+        Share of units included in the test, clamped to ``[0, 1]``.
+    weights:
+        Traffic weights; replaced by equal weights when missing, of the wrong length, or not summing to
+        1 within ``[0.99, 1.01]`` (GrowthBook's tolerance).
+
+    Returns
+    -------
+    list of (float, float)
+        Variant ``i`` owns ``[c_i, c_i + coverage * w_i)``, with ``c_i = sum(w[:i])``.
+    """
+    coverage = min(max(coverage, 0.0), 1.0)
+    w = list(weights) if weights is not None else []
+    if len(w) != num_variations:
+        w = get_equal_weights(num_variations)
+    total = sum(w)
+    if total < 0.99 or total > 1.01:
+        w = get_equal_weights(num_variations)
+    ranges: list[BucketRange] = []
+    cumulative = 0.0
+    for weight in w:
+        start = cumulative
+        cumulative += weight
+        ranges.append((start, start + coverage * weight))
+    return ranges
+
+
+def choose_variation(n: float, ranges: Sequence[BucketRange]) -> int:
+    """GrowthBook's ``chooseVariation``: the index whose range holds ``n`` (``start <= n < end``), else -1."""
+    for i, (start, end) in enumerate(ranges):
+        if start <= n < end:
+            return i
+    return -1
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """The answer to "which variant does this unit see?".
+
+    Attributes
+    ----------
+    test_id, unit_id:
+        What was asked.
+    variant:
+        The variant's name, or ``None`` when the unit falls outside the test's coverage.
+    variation_index:
+        Index of the variant in the test's variant list (-1 when not in the test).
+    in_test:
+        Whether the unit is in the experiment.
+    seed, hash_version, bucket:
+        How the answer was derived: ``bucket = hash_unit(seed, unit_id, hash_version)``.
+    phase:
+        The test phase whose weights were used (or the phase recorded at first exposure).
+    sticky:
+        True when the variant came from the unit's recorded first exposure rather than from hashing.
+    """
+
+    test_id: str
+    unit_id: str
+    variant: str | None
+    variation_index: int
+    in_test: bool
+    seed: str
+    hash_version: int
+    bucket: float
+    phase: int = 0
+    sticky: bool = False
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready dictionary of every field."""
+        return {
+            "test_id": self.test_id,
+            "unit_id": self.unit_id,
+            "variant": self.variant,
+            "variation_index": self.variation_index,
+            "in_test": self.in_test,
+            "seed": self.seed,
+            "hash_version": self.hash_version,
+            "bucket": self.bucket,
+            "phase": self.phase,
+            "sticky": self.sticky,
+        }
+
+
+def assign(
+    seed: str,
+    unit_id: str,
+    variants: Sequence[str],
+    *,
+    weights: Sequence[float] | None = None,
+    coverage: float = 1.0,
+    hash_version: int = 2,
+    test_id: str = "",
+    phase: int = 0,
+) -> Assignment:
+    """Assign one unit: hash it, build the bucket ranges and choose the variant.
+
+    Parameters
+    ----------
+    seed:
+        Hashing seed of the test.
+    unit_id:
+        The unit (user or session id).
+    variants:
+        Variant names, control first.
+    weights, coverage:
+        As in :func:`get_bucket_ranges`.
+    hash_version:
+        1 or 2 (GrowthBook's versions); any other version puts nobody in the test.
+    test_id, phase:
+        Copied into the answer.
+
+    Returns
+    -------
+    Assignment
+        Carries the seed, hash version and bucket so the answer can be re-derived anywhere.
+    """
+    unit = str(unit_id)
+    bucket = hash_unit(seed, unit, hash_version)
+    if bucket is None:
+        return Assignment(test_id, unit, None, -1, False, seed, hash_version, -1.0, phase)
+    index = choose_variation(bucket, get_bucket_ranges(len(variants), coverage, weights))
+    variant = variants[index] if index >= 0 else None
+    return Assignment(test_id, unit, variant, index, index >= 0, seed, hash_version, bucket, phase)
+
+
+class Assigner:
+    """A test's assignment rule compiled once, for fast repeated calls.
+
+    Equivalent to :func:`assign` with the same arguments, but the FNV state after the seed, the bucket
+    ranges and the variant list are computed once (FNV-1a is a streaming hash, so
+    ``fnv1a32(seed + u) == fnv1a32(u, start=fnv1a32(seed))``).
+
+    Parameters
+    ----------
+    seed, variants, weights, coverage, hash_version, test_id, phase:
+        As in :func:`assign`.
+    """
+
+    __slots__ = ("seed", "variants", "ranges", "hash_version", "test_id", "phase", "_seed_state")
+
+    def __init__(
+        self,
+        seed: str,
+        variants: Sequence[str],
+        *,
+        weights: Sequence[float] | None = None,
+        coverage: float = 1.0,
+        hash_version: int = 2,
+        test_id: str = "",
+        phase: int = 0,
+    ) -> None:
+        self.seed = seed
+        self.variants = tuple(variants)
+        self.ranges = tuple(get_bucket_ranges(len(self.variants), coverage, weights))
+        self.hash_version = hash_version
+        self.test_id = test_id
+        self.phase = phase
+        self._seed_state = fnv1a32(seed)
+
+    def bucket(self, unit_id: str) -> float | None:
+        """The unit's bucket position (same as ``hash_unit(seed, unit_id, hash_version)``)."""
+        if self.hash_version == 2:
+            return (fnv1a32(str(fnv1a32(str(unit_id), self._seed_state))) % 10000) / 10000
+        return hash_unit(self.seed, unit_id, self.hash_version)
+
+    def __call__(self, unit_id: str) -> Assignment:
+        """Assign one unit."""
+        unit = str(unit_id)
+        bucket = self.bucket(unit)
+        if bucket is None:
+            return Assignment(
+                self.test_id, unit, None, -1, False, self.seed, self.hash_version, -1.0, self.phase
+            )
+        index = -1
+        for i, (start, end) in enumerate(self.ranges):
+            if start <= bucket < end:
+                index = i
+                break
+        variant = self.variants[index] if index >= 0 else None
+        return Assignment(
+            self.test_id, unit, variant, index, index >= 0, self.seed, self.hash_version, bucket, self.phase
+        )
+
+    def assign_many(self, unit_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Vectorised assignment: ``(variation_index, bucket)`` arrays (index -1 = not in the test)."""
+        buckets = hash_many(self.seed, unit_ids, self.hash_version)
+        if buckets is None:
+            n = len(unit_ids)
+            return np.full(n, -1, dtype=np.int64), np.full(n, -1.0)
+        index = np.full(len(buckets), -1, dtype=np.int64)
+        for i, (start, end) in enumerate(self.ranges):
+            index[(buckets >= start) & (buckets < end) & (index < 0)] = i
+        return index, buckets
+
+
+def _fnv_array(codes: np.ndarray, lengths: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """Vectorised FNV-1a over rows of code points (``codes[i, :lengths[i]]``), continuing from ``start``."""
+    h = start.astype(np.uint64).copy()
+    for j in range(codes.shape[1]):
+        live = lengths > j
+        if not live.any():
+            break
+        step = ((h ^ codes[:, j].astype(np.uint64)) * np.uint64(_FNV_PRIME)) & np.uint64(_MASK)
+        h = np.where(live, step, h)
+    return h
+
+
+def _code_points(values: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    arr = np.asarray([str(v) for v in values], dtype=np.str_)
+    width = max(arr.dtype.itemsize // 4, 1)
+    codes = arr.astype(f"<U{width}").view(np.uint32).reshape(len(arr), width)
+    lengths = np.char.str_len(arr) if len(arr) else np.zeros(0, dtype=np.int64)
+    return codes, np.asarray(lengths)
+
+
+def hash_many(seed: str, unit_ids: Sequence[str], version: int = 2) -> np.ndarray | None:
+    """Vectorised :func:`hash_unit` for many units of one test (identical results, numpy speed).
+
+    Returns
+    -------
+    numpy.ndarray or None
+        Float64 bucket positions, or ``None`` for an unknown hash version.
+    """
+    if version not in (1, 2):
+        return None
+    n = len(unit_ids)
+    if version == 1:
+        codes, lengths = _code_points([f"{u}{seed}" for u in unit_ids])
+        h = _fnv_array(codes, lengths, np.full(n, _FNV_OFFSET, dtype=np.uint64))
+        return (h % np.uint64(1000)).astype(np.float64) / 1000
+    codes, lengths = _code_points(list(unit_ids))
+    first = _fnv_array(codes, lengths, np.full(n, fnv1a32(seed), dtype=np.uint64))
+    digits, dlen = _code_points(first.astype(np.int64).astype(str).tolist())
+    second = _fnv_array(digits, dlen, np.full(n, _FNV_OFFSET, dtype=np.uint64))
+    return (second % np.uint64(10000)).astype(np.float64) / 10000
