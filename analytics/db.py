@@ -1,0 +1,117 @@
+"""Engines and schema upgrades for the configured database.
+
+The embedded default is the SQLite file ``data/analytics.db`` (relative to the project root), used whenever
+``DATABASE_URL`` is unset. Reads for notebooks and reports go to ``ANALYTICS_READ_DATABASE_URL`` (a read replica)
+when it is set.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.engine import URL
+
+from analytics.errors import ConfigError
+
+__all__ = [
+    "PROJECT_ROOT",
+    "database_url",
+    "dispose_engines",
+    "get_engine",
+    "get_read_engine",
+    "read_database_url",
+    "upgrade",
+]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_DEFAULT_SQLITE = PROJECT_ROOT / "data" / "analytics.db"
+
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+
+def _normalise(url: str) -> str:
+    """Use psycopg 3 for plain ``postgresql://`` URLs (SQLAlchemy would pick psycopg2)."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def database_url() -> str:
+    """The write database: ``DATABASE_URL`` or the embedded SQLite default."""
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        return _normalise(url)
+    return f"sqlite:///{_DEFAULT_SQLITE}"
+
+
+def read_database_url() -> str:
+    """The database analyses read from: ``ANALYTICS_READ_DATABASE_URL`` if set, else :func:`database_url`."""
+    url = os.environ.get("ANALYTICS_READ_DATABASE_URL")
+    return _normalise(url) if url else database_url()
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - exercised through every SQLite engine
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def _build_engine(url: str) -> Engine:
+    parsed: URL = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    raise ConfigError(
+        f"'DATABASE_URL' must be a sqlite:// or postgresql:// URL (got {parsed.render_as_string(hide_password=True)})"
+    )
+
+
+def get_engine(url: str | None = None) -> Engine:
+    """A cached engine for ``url`` (default: :func:`database_url`).
+
+    SQLite engines run in WAL mode with ``synchronous=FULL``, so a committed transaction is on disk.
+    """
+    url = _normalise(url) if url else database_url()
+    with _lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _engines[url] = _build_engine(url)
+        return engine
+
+
+def get_read_engine(url: str | None = None) -> Engine:
+    """The engine analyses read from (the read replica when ``ANALYTICS_READ_DATABASE_URL`` is set)."""
+    return get_engine(url or read_database_url())
+
+
+def dispose_engines() -> None:
+    """Close every cached engine's pool (tests, forked workers)."""
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+def upgrade(target: Engine | str | None = None, revision: str = "head") -> None:
+    """Apply the Alembic migrations in ``migrations/`` up to ``revision``; idempotent."""
+    from alembic import command
+    from alembic.config import Config
+
+    engine = target if isinstance(target, Engine) else get_engine(target)
+    cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)

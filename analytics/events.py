@@ -1,0 +1,410 @@
+"""The event catalogue and its validation.
+
+Every event has an envelope (``event_type``, ``session_id``, ``user_id``, ``timestamp``, ``event_id``,
+``event_data``) and a type-specific ``event_data`` described by :data:`CATALOGUE`. :func:`validate_event` returns a
+normalised :class:`Event` or raises :class:`~analytics.errors.ValidationError` listing *every* problem, each as a
+:class:`~analytics.errors.FieldError` whose message names the field, what was expected and what was got.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from analytics.errors import FieldError, ValidationError
+
+__all__ = [
+    "ATTRIBUTE_KEYS",
+    "CATALOGUE",
+    "EVENT_TYPES",
+    "PLAN_PRICES",
+    "Event",
+    "FieldSpec",
+    "validate_batch",
+    "validate_event",
+]
+
+#: The seed's prices per plan (monthly subscription, USD).
+PLAN_PRICES: dict[str, float] = {"basic": 49.99, "premium": 79.99, "pro": 99.99}
+RISK_LEVELS = ("low", "medium", "high")
+LEAD_SOURCES = ("calculator", "newsletter", "webinar", "organic_signup")
+DEVICES = ("desktop", "mobile", "tablet")
+#: event_data keys copied into their own columns for fast grouping.
+ATTRIBUTE_KEYS = ("source", "medium", "campaign", "country", "region", "device")
+
+MAX_ID_LENGTH = 100
+MAX_EVENT_ID_LENGTH = 64
+MAX_STRING_LENGTH = 500
+MAX_DEPTH = 5
+MAX_KEYS = 50
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One ``event_data`` field: its kind (``str``, ``int``, ``number``, ``bool``), whether required, limits."""
+
+    kind: str
+    required: bool = False
+    max_length: int = 200
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] | None = None
+
+
+def _s(required: bool = False, max_length: int = 200, choices: tuple[str, ...] | None = None) -> FieldSpec:
+    return FieldSpec("str", required, max_length, choices=choices)
+
+
+def _n(required: bool = False, minimum: float | None = 0, maximum: float | None = None) -> FieldSpec:
+    return FieldSpec("number", required, minimum=minimum, maximum=maximum)
+
+
+def _i(required: bool = False, minimum: float | None = None, maximum: float | None = None) -> FieldSpec:
+    return FieldSpec("int", required, minimum=minimum, maximum=maximum)
+
+
+_COMMON: dict[str, FieldSpec] = {
+    "source": _s(max_length=100),
+    "medium": _s(max_length=100),
+    "campaign": _s(max_length=200),
+    "country": FieldSpec("str", max_length=2),
+    "region": _s(max_length=100),
+    "device": _s(choices=DEVICES),
+    "test_id": _s(max_length=100),
+    "variant": _s(max_length=100),
+}
+_EMAIL = {"email_type": _s(required=True, max_length=100), "message_id": _s()}
+
+#: event type → its ``event_data`` fields (common attribution/context fields are allowed on every type).
+CATALOGUE: dict[str, dict[str, FieldSpec]] = {
+    "ai_calculator_opened": {"referrer": _s(max_length=500), "landing_page": _s(max_length=500)},
+    "calculator_step_completed": {
+        "step": _i(required=True, minimum=1, maximum=20),
+        "seconds_on_step": _n(required=True),
+    },
+    "assessment_submitted": {
+        "job_title": _s(required=True, max_length=200),
+        "industry": _s(required=True, max_length=100),
+        "risk_level": _s(required=True, choices=RISK_LEVELS),
+        "risk_score": _n(maximum=100),
+        "algorithm": _s(max_length=100),
+        "age_range": _s(max_length=20),
+        "experience_level": _s(max_length=50),
+        "company_size": _s(max_length=50),
+        "education": _s(max_length=50),
+        "completion_time": _n(),
+    },
+    "conversion_offer_viewed": {"offer": _s(required=True, max_length=100), "price": _n()},
+    "paid_upgrade_clicked": {
+        "plan": _s(required=True, max_length=50),
+        "price": _n(required=True),
+        "currency": _s(max_length=3),
+    },
+    "lead_captured": {
+        "lead_source": _s(required=True, choices=LEAD_SOURCES),
+        "email_consent": FieldSpec("bool", required=True),
+    },
+    "payment_succeeded": {
+        "plan": _s(required=True, max_length=50),
+        "amount": _n(required=True),
+        "currency": _s(max_length=3),
+        "processing_time_ms": _n(),
+        "order_id": _s(max_length=100),
+    },
+    "payment_failed": {
+        "plan": _s(required=True, max_length=50),
+        "amount": _n(required=True),
+        "reason": _s(max_length=200),
+        "processing_time_ms": _n(),
+    },
+    "subscription_renewed": {
+        "plan": _s(required=True, max_length=50),
+        "amount": _n(required=True),
+        "period": _i(required=True, minimum=1),
+    },
+    "subscription_cancelled": {"plan": _s(required=True, max_length=50), "reason": _s(max_length=200)},
+    "email_sent": dict(_EMAIL),
+    "email_delivered": dict(_EMAIL),
+    "email_opened": dict(_EMAIL),
+    "email_bounced": dict(_EMAIL),
+    "page_load_timing": {"load_time_ms": _n(required=True), "page": _s(max_length=200)},
+    "step_load_timing": {"step": _i(required=True, minimum=1, maximum=20), "load_time_ms": _n(required=True)},
+    "client_error": {
+        "message": _s(required=True, max_length=1000),
+        "source": _s(max_length=500),
+        "lineno": _i(minimum=0),
+        "colno": _i(minimum=0),
+        "stack": _s(max_length=4000),
+    },
+}
+EVENT_TYPES: tuple[str, ...] = tuple(CATALOGUE)
+
+
+@dataclass
+class Event:
+    """A validated event, ready to store. ``timestamp`` and ``received_at`` are naive UTC."""
+
+    event_type: str
+    session_id: str
+    timestamp: datetime
+    event_id: str
+    event_data: dict[str, Any] = field(default_factory=dict)
+    user_id: str | None = None
+    received_at: datetime | None = None
+
+    def attributes(self) -> dict[str, Any]:
+        """The ``event_data`` values that have their own columns (source, medium, ..., device)."""
+        return {k: self.event_data.get(k) for k in ATTRIBUTE_KEYS}
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _type_name(value: Any) -> str:
+    return "null" if value is None else type(value).__name__
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """Parse ISO 8601 (``Z`` or offset; naive means UTC) or epoch seconds into naive UTC; raises ValueError."""
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a time")
+    if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise ValueError("not finite")
+        return datetime.fromtimestamp(value, UTC).replace(tzinfo=None)
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, str):
+        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    else:
+        raise ValueError(f"expected an ISO 8601 string or epoch seconds, got {_type_name(value)}")
+    if dt.tzinfo is not None:
+        dt = dt.astimezone(UTC).replace(tzinfo=None)
+    return dt
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if isinstance(value, Mapping):
+        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
+    if isinstance(value, list | tuple):
+        return max((_depth(v, level + 1) for v in value), default=level + 1)
+    return level
+
+
+def _non_finite(value: Any, path: str) -> list[str]:
+    if isinstance(value, float) and not math.isfinite(value):
+        return [path]
+    if isinstance(value, Mapping):
+        return [p for k, v in value.items() for p in _non_finite(v, f"{path}.{k}")]
+    if isinstance(value, list | tuple):
+        return [p for i, v in enumerate(value) for p in _non_finite(v, f"{path}[{i}]")]
+    return []
+
+
+def _check_field(name: str, spec: FieldSpec, value: Any) -> FieldError | None:
+    path = f"event_data.{name}"
+    if spec.kind == "str":
+        if not isinstance(value, str):
+            return FieldError(path, "type", f"'{path}' must be a string (got {_type_name(value)})")
+        if len(value) > spec.max_length:
+            return FieldError(
+                path, "too_long", f"'{path}' must be at most {spec.max_length} characters (got {len(value)})"
+            )
+        if spec.choices and value not in spec.choices:
+            return FieldError(
+                path, "invalid_choice", f"'{path}' must be one of {', '.join(spec.choices)} (got {_describe(value)})"
+            )
+        return None
+    if spec.kind == "bool":
+        if not isinstance(value, bool):
+            return FieldError(path, "type", f"'{path}' must be a boolean (got {_type_name(value)})")
+        return None
+    # numbers
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        kind = "an integer" if spec.kind == "int" else "a number"
+        return FieldError(path, "type", f"'{path}' must be {kind} (got {_type_name(value)})")
+    if isinstance(value, float) and not math.isfinite(value):
+        return FieldError(path, "not_finite", f"'{path}' must be a finite number (got {value})")
+    if spec.kind == "int" and not (isinstance(value, int) or float(value).is_integer()):
+        return FieldError(path, "type", f"'{path}' must be an integer (got {value})")
+    if spec.minimum is not None and value < spec.minimum:
+        return FieldError(path, "out_of_range", f"'{path}' must be >= {spec.minimum:g} (got {value})")
+    if spec.maximum is not None and value > spec.maximum:
+        return FieldError(path, "out_of_range", f"'{path}' must be <= {spec.maximum:g} (got {value})")
+    return None
+
+
+def _check_id(raw: Mapping[str, Any], name: str, required: bool, max_length: int, errors: list[FieldError]) -> None:
+    value = raw.get(name)
+    if value is None or value == "":
+        if required:
+            errors.append(FieldError(name, "required", f"'{name}' is required"))
+        return
+    if not isinstance(value, str):
+        errors.append(FieldError(name, "type", f"'{name}' must be a string (got {_type_name(value)})"))
+    elif len(value) > max_length:
+        errors.append(
+            FieldError(name, "too_long", f"'{name}' must be at most {max_length} characters (got {len(value)})")
+        )
+
+
+def validate_event(
+    raw: Any,
+    *,
+    now: datetime | None = None,
+    max_future: timedelta = timedelta(minutes=5),
+    max_age: timedelta | None = None,
+) -> Event:
+    """Validate one raw event and return it normalised.
+
+    Parameters
+    ----------
+    raw:
+        A mapping with the envelope fields (see module docstring).
+    now:
+        The server's time (naive UTC); default: the current time. Used for the default timestamp and the window.
+    max_future:
+        Events more than this ahead of ``now`` are rejected (``future_timestamp``).
+    max_age:
+        When set, events older than this are rejected (``too_old``).
+
+    Raises
+    ------
+    ValidationError
+        With one :class:`FieldError` per problem found (all of them, not only the first).
+    """
+    now = now or _utcnow()
+    if not isinstance(raw, Mapping):
+        raise ValidationError([FieldError("", "type", f"an event must be a JSON object (got {_type_name(raw)})")])
+    errors: list[FieldError] = []
+    event_type = raw.get("event_type")
+    spec: dict[str, FieldSpec] | None = None
+    if event_type is None or event_type == "":
+        errors.append(FieldError("event_type", "required", "'event_type' is required"))
+    elif not isinstance(event_type, str):
+        errors.append(FieldError("event_type", "type", f"'event_type' must be a string (got {_type_name(event_type)})"))
+    elif event_type not in CATALOGUE:
+        errors.append(
+            FieldError(
+                "event_type", "unknown_event_type", f"'event_type' {_describe(event_type)} is not a known event type"
+            )
+        )
+    else:
+        spec = CATALOGUE[event_type]
+    _check_id(raw, "session_id", True, MAX_ID_LENGTH, errors)
+    _check_id(raw, "user_id", False, MAX_ID_LENGTH, errors)
+    _check_id(raw, "event_id", False, MAX_EVENT_ID_LENGTH, errors)
+
+    timestamp = now
+    if raw.get("timestamp") is not None:
+        try:
+            timestamp = parse_timestamp(raw["timestamp"])
+        except (ValueError, OverflowError, OSError) as exc:
+            errors.append(
+                FieldError(
+                    "timestamp",
+                    "type",
+                    f"'timestamp' must be an ISO 8601 time or epoch seconds (got {_describe(raw['timestamp'])}: {exc})",
+                )
+            )
+        else:
+            if timestamp > now + max_future:
+                errors.append(
+                    FieldError(
+                        "timestamp",
+                        "future_timestamp",
+                        f"'timestamp' must not be more than {max_future} ahead of the server's time "
+                        f"(got {timestamp.isoformat()}Z, server {now.isoformat()}Z)",
+                    )
+                )
+            elif max_age is not None and timestamp < now - max_age:
+                errors.append(
+                    FieldError(
+                        "timestamp",
+                        "too_old",
+                        f"'timestamp' must not be older than {max_age} (got {timestamp.isoformat()}Z, "
+                        f"server {now.isoformat()}Z)",
+                    )
+                )
+
+    data = raw.get("event_data")
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        errors.append(FieldError("event_data", "type", f"'event_data' must be an object (got {_type_name(data)})"))
+        data = {}
+    else:
+        data = dict(data)
+        if len(data) > MAX_KEYS:
+            errors.append(
+                FieldError("event_data", "too_large", f"'event_data' must have at most {MAX_KEYS} keys (got {len(data)})")
+            )
+        depth = _depth(data)
+        if depth > MAX_DEPTH:
+            errors.append(
+                FieldError("event_data", "too_deep", f"'event_data' must be nested at most {MAX_DEPTH} deep (got {depth})")
+            )
+        if spec is not None:
+            fields = {**_COMMON, **spec}
+            for name, fspec in fields.items():
+                value = data.get(name)
+                if value is None:
+                    if fspec.required:
+                        errors.append(FieldError(f"event_data.{name}", "required", f"'event_data.{name}' is required"))
+                    continue
+                problem = _check_field(name, fspec, value)
+                if problem:
+                    errors.append(problem)
+            for name, value in data.items():
+                if name in fields:
+                    continue
+                if isinstance(value, str) and len(value) > MAX_STRING_LENGTH:
+                    errors.append(
+                        FieldError(
+                            f"event_data.{name}",
+                            "too_long",
+                            f"'event_data.{name}' must be at most {MAX_STRING_LENGTH} characters (got {len(value)})",
+                        )
+                    )
+            for path in _non_finite({k: v for k, v in data.items() if k not in fields}, "event_data"):
+                errors.append(FieldError(path, "not_finite", f"'{path}' must be a finite number"))
+    if errors:
+        raise ValidationError(errors)
+    if spec is not None and isinstance(data.get("step"), float):
+        data["step"] = int(data["step"])
+    if isinstance(data.get("country"), str):
+        data["country"] = data["country"].upper()
+    return Event(
+        event_type=event_type,
+        session_id=raw["session_id"],
+        user_id=raw.get("user_id") or None,
+        timestamp=timestamp,
+        event_id=raw.get("event_id") or uuid.uuid4().hex,
+        event_data=data,
+        received_at=now,
+    )
+
+
+def validate_batch(
+    raws: Sequence[Any], **kwargs: Any
+) -> tuple[list[tuple[int, Event]], list[tuple[int, list[FieldError]]]]:
+    """Validate each event of a batch; returns ``(valid, rejected)`` as ``(index, event)`` and
+    ``(index, errors)`` pairs, so a caller can store the valid ones and tell which others failed and why."""
+    valid: list[tuple[int, Event]] = []
+    rejected: list[tuple[int, list[FieldError]]] = []
+    for i, raw in enumerate(raws):
+        try:
+            valid.append((i, validate_event(raw, **kwargs)))
+        except ValidationError as exc:
+            rejected.append((i, exc.errors))
+    return valid, rejected
