@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from analytics.errors import AnalyticsError, NotFoundError
+from analytics.errors import AnalyticsError, InvalidParameterError, NotFoundError
 
 __all__ = ["KERNEL_NAME", "NotebookFailedError", "NotebookRun", "notebook_to_html", "run_notebook"]
 
@@ -97,7 +97,9 @@ def run_notebook(
     output_dir.mkdir(parents=True, exist_ok=True)
     notebook_path = output_dir / f"{source.stem}.ipynb"
     if notebook_path.resolve() == source.resolve():
-        raise NotFoundError("separate output directory for notebook", str(source))
+        raise InvalidParameterError(
+            "output_dir", f"'output_dir' must not be the notebook's own directory (got {str(output_dir)!r})"
+        )
     started = time.perf_counter()
     error: str | None = None
     try:
