@@ -37,7 +37,9 @@ def ev(rows):
 def run(rows, steps, **kw):
     """Run the public path and the exact-only path; they must agree; return the public result."""
     res = funnel(ev(rows), steps, **kw)
-    spec = build_spec(steps, **{k: v for k, v in kw.items() if k in ("window", "order", "exclusions", "breakdown")})
+    spec = build_spec(
+        steps, **{k: v for k, v in kw.items() if k in ("window", "order", "exclusions", "breakdown")}
+    )
     ref = build_result(frame_outcomes(ev(rows), spec, exact_only=True), spec)
     pd.testing.assert_frame_equal(res.table, ref.table)
     return res
@@ -57,10 +59,15 @@ def test_rule1_every_entry_starts_an_attempt():
 
 def test_rule2_ordered_inclusive_window_edge_and_events_between():
     rows = [
-        ("edge", "A", 0), ("edge", "B", 300),  # exactly at the edge: converts
-        ("late", "A", 0), ("late", "B", 301),  # one second late: does not
-        ("between", "A", 0), ("between", "X", 10), ("between", "B", 20),  # other events in between are fine
-        ("before", "B", 0), ("before", "A", 10),  # B before A does not count
+        ("edge", "A", 0),
+        ("edge", "B", 300),  # exactly at the edge: converts
+        ("late", "A", 0),
+        ("late", "B", 301),  # one second late: does not
+        ("between", "A", 0),
+        ("between", "X", 10),
+        ("between", "B", 20),  # other events in between are fine
+        ("before", "B", 0),
+        ("before", "A", 10),  # B before A does not count
     ]
     res = run(rows, ["A", "B"], window=300)
     assert counts(res) == [4, 2]
@@ -78,10 +85,16 @@ def test_rule2_earliest_of_the_furthest_paths():
 
 def test_rule3_strict_needs_the_very_next_event():
     rows = [
-        ("direct", "A", 0), ("direct", "B", 5),
-        ("gap", "A", 0), ("gap", "X", 2), ("gap", "B", 5),  # X between: fails
-        ("tie", "A", 0), ("tie", "X", 0), ("tie", "B", 5),  # X at the same instant is not "after" A
-        ("late", "A", 0), ("late", "B", 100),  # next event outside the 60 s window
+        ("direct", "A", 0),
+        ("direct", "B", 5),
+        ("gap", "A", 0),
+        ("gap", "X", 2),
+        ("gap", "B", 5),  # X between: fails
+        ("tie", "A", 0),
+        ("tie", "X", 0),
+        ("tie", "B", 5),  # X at the same instant is not "after" A
+        ("late", "A", 0),
+        ("late", "B", 100),  # next event outside the 60 s window
     ]
     res = run(rows, ["A", "B"], order="strict", window=60)
     assert counts(res) == [4, 2]
@@ -90,9 +103,13 @@ def test_rule3_strict_needs_the_very_next_event():
 
 def test_rule4_unordered_distinct_steps_in_window():
     rows = [
-        ("all", "C", 0), ("all", "A", 10), ("all", "B", 30),  # 3 steps; times by first occurrence: 10 s, 20 s
-        ("two", "B", 0), ("two", "A", 100),
-        ("apart", "B", 0), ("apart", "A", 2 * DAY),  # never two steps inside one window
+        ("all", "C", 0),
+        ("all", "A", 10),
+        ("all", "B", 30),  # 3 steps; times by first occurrence: 10 s, 20 s
+        ("two", "B", 0),
+        ("two", "A", 100),
+        ("apart", "B", 0),
+        ("apart", "A", 2 * DAY),  # never two steps inside one window
     ]
     res = run(rows, ["A", "B", "C"], order="unordered", window=timedelta(days=1))
     assert counts(res) == [3, 2, 1]
@@ -102,9 +119,16 @@ def test_rule4_unordered_distinct_steps_in_window():
 def test_rule5_best_attempt_most_steps_then_earliest_entry():
     rows = [
         # p1: attempt 1 reaches B (2 steps), attempt 2 (day 5) reaches C: attempt 2 counts, B after 50 s.
-        ("p1", "A", 0), ("p1", "B", 100), ("p1", "A", 5 * DAY), ("p1", "B", 5 * DAY + 50), ("p1", "C", 5 * DAY + 60),
+        ("p1", "A", 0),
+        ("p1", "B", 100),
+        ("p1", "A", 5 * DAY),
+        ("p1", "B", 5 * DAY + 50),
+        ("p1", "C", 5 * DAY + 60),
         # p2: two attempts both reach B: the earliest entry counts (B after 100 s, not 10 s).
-        ("p2", "A", 0), ("p2", "B", 100), ("p2", "A", 3 * DAY), ("p2", "B", 3 * DAY + 10),
+        ("p2", "A", 0),
+        ("p2", "B", 100),
+        ("p2", "A", 3 * DAY),
+        ("p2", "B", 3 * DAY + 10),
     ]
     res = run(rows, ["A", "B", "C"], window=timedelta(days=1))
     assert counts(res) == [2, 2, 1]
@@ -113,8 +137,12 @@ def test_rule5_best_attempt_most_steps_then_earliest_entry():
 
 def test_rule6_same_timestamp_and_duplicates():
     rows = [
-        ("same", "A", 0), ("same", "B", 0),  # B at the same instant never advances A
-        ("dup", "A", 0), ("dup", "A", 0), ("dup", "B", 7), ("dup", "B", 7),  # duplicates count once
+        ("same", "A", 0),
+        ("same", "B", 0),  # B at the same instant never advances A
+        ("dup", "A", 0),
+        ("dup", "A", 0),
+        ("dup", "B", 7),
+        ("dup", "B", 7),  # duplicates count once
     ]
     res = run(rows, ["A", "B"])
     assert counts(res) == [2, 1]
@@ -125,8 +153,10 @@ def test_rule6_same_timestamp_and_duplicates():
 def test_rule7_one_event_fills_one_step():
     rows = [
         ("once", "A", 0),
-        ("twin", "A", 0), ("twin", "A", 0),  # two A at the same instant: still one step
-        ("twice", "A", 0), ("twice", "A", 5),
+        ("twin", "A", 0),
+        ("twin", "A", 0),  # two A at the same instant: still one step
+        ("twice", "A", 0),
+        ("twice", "A", 5),
     ]
     assert counts(run(rows, ["A", "A"])) == [3, 1]
     assert counts(run(rows, ["A", "A"], order="unordered")) == [3, 2]  # unordered: same instant allowed
@@ -134,13 +164,26 @@ def test_rule7_one_event_fills_one_step():
 
 def test_rule8_exclusions():
     rows = [
-        ("x_between", "A", 0), ("x_between", "X", 5), ("x_between", "B", 10), ("x_between", "C", 20),
-        ("x_after_b", "A", 0), ("x_after_b", "B", 10), ("x_after_b", "X", 15), ("x_after_b", "C", 20),
-        ("x_no_b", "A", 0), ("x_no_b", "X", 50),  # never reached B: bound is entry + window, inclusive
-        ("x_edge", "A", 0), ("x_edge", "X", 100),  # exactly at entry + window: excluded
-        ("x_out", "A", 0), ("x_out", "X", 101),  # after the window: kept
-        ("x_same", "A", 0), ("x_same", "X", 0),  # not strictly after A: kept
-        ("retry", "A", 0), ("retry", "X", 5), ("retry", "A", 1000), ("retry", "B", 1010),  # 2nd attempt survives
+        ("x_between", "A", 0),
+        ("x_between", "X", 5),
+        ("x_between", "B", 10),
+        ("x_between", "C", 20),
+        ("x_after_b", "A", 0),
+        ("x_after_b", "B", 10),
+        ("x_after_b", "X", 15),
+        ("x_after_b", "C", 20),
+        ("x_no_b", "A", 0),
+        ("x_no_b", "X", 50),  # never reached B: bound is entry + window, inclusive
+        ("x_edge", "A", 0),
+        ("x_edge", "X", 100),  # exactly at entry + window: excluded
+        ("x_out", "A", 0),
+        ("x_out", "X", 101),  # after the window: kept
+        ("x_same", "A", 0),
+        ("x_same", "X", 0),  # not strictly after A: kept
+        ("retry", "A", 0),
+        ("retry", "X", 5),
+        ("retry", "A", 1000),
+        ("retry", "B", 1010),  # 2nd attempt survives
     ]
     res = run(rows, ["A", "B", "C"], window=100, exclusions=[("X", 0, 1)])
     assert counts(res) == [4, 2, 1]
@@ -151,14 +194,30 @@ def test_rule8_exclusions():
 @pytest.mark.parametrize(
     ("exclusion", "order", "message"),
     [
-        (("X", 1, 1), "ordered", "'exclusions[0]' needs 0 <= from_step < to_step <= 2 (the last step) "
-                                 "(got from_step=1, to_step=1)"),
-        (("X", 0, 3), "ordered", "'exclusions[0]' needs 0 <= from_step < to_step <= 2 (the last step) "
-                                 "(got from_step=0, to_step=3)"),
-        (("X", -1, 1), "ordered", "'exclusions[0]' needs 0 <= from_step < to_step <= 2 (the last step) "
-                                  "(got from_step=-1, to_step=1)"),
-        (("X", 0, 1), "unordered", "'exclusions[0]' in an unordered funnel must span the whole funnel, "
-                                   "from_step=0 and to_step=2 (got from_step=0, to_step=1)"),
+        (
+            ("X", 1, 1),
+            "ordered",
+            "'exclusions[0]' needs 0 <= from_step < to_step <= 2 (the last step) "
+            "(got from_step=1, to_step=1)",
+        ),
+        (
+            ("X", 0, 3),
+            "ordered",
+            "'exclusions[0]' needs 0 <= from_step < to_step <= 2 (the last step) "
+            "(got from_step=0, to_step=3)",
+        ),
+        (
+            ("X", -1, 1),
+            "ordered",
+            "'exclusions[0]' needs 0 <= from_step < to_step <= 2 (the last step) "
+            "(got from_step=-1, to_step=1)",
+        ),
+        (
+            ("X", 0, 1),
+            "unordered",
+            "'exclusions[0]' in an unordered funnel must span the whole funnel, "
+            "from_step=0 and to_step=2 (got from_step=0, to_step=1)",
+        ),
         (("X", 0), "ordered", "'exclusions[0]' must be an (event, from_step, to_step) triple (got ('X', 0))"),
     ],
 )
@@ -181,15 +240,23 @@ def test_rule8_unordered_full_range_exclusion():
 
 def test_rule9_breakdown_on_entry_of_best_attempt():
     rows = [
-        ("p1", "A", 0, {"source": "ads"}), ("p1", "A", 5 * DAY, {"source": "mail"}), ("p1", "B", 5 * DAY + 1),
-        ("p2", "A", 0, {"source": "ads"}), ("p2", "B", 1),
+        ("p1", "A", 0, {"source": "ads"}),
+        ("p1", "A", 5 * DAY, {"source": "mail"}),
+        ("p1", "B", 5 * DAY + 1),
+        ("p2", "A", 0, {"source": "ads"}),
+        ("p2", "B", 1),
         ("p3", "A", 0),  # no source -> ""
         ("p4", "A", 0, {"source": "mail"}),
     ]
     res = run(rows, ["A", "B"], window=timedelta(days=1), breakdown="source")
     t = res.table
     assert t[["breakdown", "step", "count"]].values.tolist() == [
-        ["mail", 0, 2], ["mail", 1, 1], ["", 0, 1], ["", 1, 0], ["ads", 0, 1], ["ads", 1, 1],
+        ["mail", 0, 2],
+        ["mail", 1, 1],
+        ["", 0, 1],
+        ["", 1, 0],
+        ["ads", 0, 1],
+        ["ads", 1, 1],
     ]
     assert res.people(1, breakdown="mail") == ["p1"]
     assert t["note"].iloc[3] == "nobody reached this step"
@@ -223,17 +290,24 @@ def test_property_filters_are_typed():
 
 
 def test_invalid_parameters():
-    with pytest.raises(InvalidParameterError, match=r"^'order' must be one of ordered, strict, unordered "
-                                                    r"\(got 'sideways'\)$"):
+    with pytest.raises(
+        InvalidParameterError,
+        match=r"^'order' must be one of ordered, strict, unordered "
+        r"\(got 'sideways'\)$",
+    ):
         funnel(ev([("p", "A", 0)]), ["A"], order="sideways")
     with pytest.raises(InvalidParameterError, match=r"^'window' must be positive \(got 0\)$"):
         funnel(ev([("p", "A", 0)]), ["A"], window=0)
-    with pytest.raises(InvalidParameterError, match=r"^'steps' must be a non-empty list of steps \(got \[\]\)$"):
+    with pytest.raises(
+        InvalidParameterError, match=r"^'steps' must be a non-empty list of steps \(got \[\]\)$"
+    ):
         funnel(ev([("p", "A", 0)]), [])
     with pytest.raises(InvalidParameterError) as info:
         funnel(pd.DataFrame({"person_id": [], "event": []}), ["A"])
-    assert str(info.value) == ("'events' must have columns person_id, event, timestamp, properties "
-                               "(got person_id, event; missing timestamp, properties)")
+    assert str(info.value) == (
+        "'events' must have columns person_id, event, timestamp, properties "
+        "(got person_id, event; missing timestamp, properties)"
+    )
     with pytest.raises(InvalidParameterError, match=r"^'step' must be an integer in \[1, 1\] \(got 0\)$"):
         funnel(ev([("p", "A", 0)]), ["A", "B"]).people(0, dropped=True)
 
@@ -250,9 +324,20 @@ def test_fast_pass_equals_exact_evaluator_on_random_histories(order, exclusions)
     rng = np.random.default_rng(7)
     n = 3000
     rows = [
-        (f"p{rng.integers(300)}", str(rng.choice(["A", "B", "C", "X"], p=[0.35, 0.3, 0.25, 0.1])),
-         int(rng.integers(0, 4 * DAY)), {"source": str(rng.choice(["ads", "mail"]))})
+        (
+            f"p{rng.integers(300)}",
+            str(rng.choice(["A", "B", "C", "X"], p=[0.35, 0.3, 0.25, 0.1])),
+            int(rng.integers(0, 4 * DAY)),
+            {"source": str(rng.choice(["ads", "mail"]))},
+        )
         for _ in range(n)
     ]
-    run(rows, ["A", "B", "C"], window=timedelta(days=1), order=order, exclusions=exclusions, breakdown="source")
+    run(
+        rows,
+        ["A", "B", "C"],
+        window=timedelta(days=1),
+        order=order,
+        exclusions=exclusions,
+        breakdown="source",
+    )
     run(rows, ["A", "B", "A"], window=timedelta(hours=6), order=order, exclusions=exclusions)

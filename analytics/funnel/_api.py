@@ -77,7 +77,8 @@ def funnel(
 
     if start_date is None or end_date is None:
         raise InvalidParameterError(
-            "start_date", f"a database source needs 'start_date' and 'end_date' (got {start_date!r}, {end_date!r})"
+            "start_date",
+            f"a database source needs 'start_date' and 'end_date' (got {start_date!r}, {end_date!r})",
         )
     return build_result(sql_outcomes(events, spec, start_date, end_date), spec, confidence=confidence)
 

@@ -45,9 +45,13 @@ def _breakdown_values(events: pd.DataFrame, key: str | None) -> np.ndarray:
     if key in events.columns and key not in REQUIRED_COLUMNS:
         raw = events[key].to_numpy(dtype=object)
     else:
-        raw = np.array([p.get(key) if isinstance(p, Mapping) else None for p in events["properties"]], dtype=object)
-    return np.array(["" if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else str(v)
-                     for v in raw], dtype=object)
+        raw = np.array(
+            [p.get(key) if isinstance(p, Mapping) else None for p in events["properties"]], dtype=object
+        )
+    return np.array(
+        ["" if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else str(v) for v in raw],
+        dtype=object,
+    )
 
 
 def _prepare(events: pd.DataFrame, spec: FunnelSpec) -> pd.DataFrame:
@@ -83,7 +87,9 @@ def _aggregates(frame: pd.DataFrame, spec: FunnelSpec) -> tuple[np.ndarray, Pers
     last = np.full((len(person), n), MIN_SENTINEL, dtype=np.int64)
     for k in range(n):
         hit = (smask >> k & 1).astype(bool)
-        first[:, k] = np.minimum.reduceat(np.where(hit, ts, MAX_SENTINEL), starts) if len(ts) else MAX_SENTINEL
+        first[:, k] = (
+            np.minimum.reduceat(np.where(hit, ts, MAX_SENTINEL), starts) if len(ts) else MAX_SENTINEL
+        )
         last[:, k] = np.maximum.reduceat(np.where(hit, ts, MIN_SENTINEL), starts) if len(ts) else MIN_SENTINEL
     entry = (smask & 1).astype(bool) if spec.order != "unordered" else smask != 0
     codes, uniques = pd.factorize(frame["bd"].to_numpy(dtype=object), sort=True)
@@ -91,12 +97,16 @@ def _aggregates(frame: pd.DataFrame, spec: FunnelSpec) -> tuple[np.ndarray, Pers
     lo = np.minimum.reduceat(np.where(entry, codes, big), starts) if len(ts) else np.array([], dtype=np.int64)
     hi = np.maximum.reduceat(np.where(entry, codes, -1), starts) if len(ts) else np.array([], dtype=np.int64)
     n_entries = np.add.reduceat(entry.astype(np.int64), starts) if len(ts) else np.array([], dtype=np.int64)
-    n_excl = np.add.reduceat((frame["xmask"].to_numpy() != 0).astype(np.int64), starts) if len(ts) else n_entries
+    n_excl = (
+        np.add.reduceat((frame["xmask"].to_numpy() != 0).astype(np.int64), starts) if len(ts) else n_entries
+    )
     bd = np.array([uniques[c] if 0 <= c < len(uniques) else "" for c in lo], dtype=object)
     return person, PersonAggregates(first, last, n_entries, n_excl, lo == hi), bd
 
 
-def exact_outcomes(groups: Iterable[tuple[str, list[int], list[int], list[int], list[str]]], spec: FunnelSpec) -> Outcomes:
+def exact_outcomes(
+    groups: Iterable[tuple[str, list[int], list[int], list[int], list[str]]], spec: FunnelSpec
+) -> Outcomes:
     """Evaluate people one by one with the exact evaluator; ``groups`` yields (person, ts, smask, xmask, bd)."""
     ids, bds, reached, times = [], [], [], []
     pad = [MAX_SENTINEL] * spec.n_steps
@@ -107,7 +117,7 @@ def exact_outcomes(groups: Iterable[tuple[str, list[int], list[int], list[int], 
         ids.append(person)
         bds.append(out.breakdown)
         reached.append(out.reached)
-        times.append(list(out.times) + pad[out.reached:])
+        times.append(list(out.times) + pad[out.reached :])
     if not ids:
         return Outcomes.empty(spec.n_steps)
     return Outcomes(

@@ -126,7 +126,9 @@ def _block(o: Outcomes, sel: np.ndarray, spec: FunnelSpec, confidence: float) ->
             lo, hi = proportion_confint(count, first, alpha=1 - confidence, method="wilson")
             row.update(conversion_from_first=count / first, ci_low=float(lo), ci_high=float(hi))
         else:
-            row.update(conversion_from_first=np.nan, ci_low=np.nan, ci_high=np.nan, note="nobody entered the funnel")
+            row.update(
+                conversion_from_first=np.nan, ci_low=np.nan, ci_high=np.nan, note="nobody entered the funnel"
+            )
         if k == 0:
             row.update(conversion_from_previous=np.nan, drop_off=0, drop_off_rate=np.nan)
             row.update(median_time_to_convert_s=np.nan, mean_time_to_convert_s=np.nan)
@@ -139,7 +141,9 @@ def _block(o: Outcomes, sel: np.ndarray, spec: FunnelSpec, confidence: float) ->
                 row.update(conversion_from_previous=np.nan, drop_off_rate=np.nan)
             if count:
                 d = (times[reached > k, k] - times[reached > k, k - 1]).astype(np.float64) / 1e6
-                row.update(median_time_to_convert_s=float(np.median(d)), mean_time_to_convert_s=float(d.mean()))
+                row.update(
+                    median_time_to_convert_s=float(np.median(d)), mean_time_to_convert_s=float(d.mean())
+                )
             else:
                 row.update(median_time_to_convert_s=np.nan, mean_time_to_convert_s=np.nan)
                 row["note"] = row["note"] or "nobody reached this step"

@@ -101,8 +101,11 @@ def _as_step(value: Any, name: str) -> Step:
         return value
     if isinstance(value, str) and value:
         return Step(value)
-    if isinstance(value, tuple | list) and len(value) == 2 and isinstance(value[0], str) and isinstance(
-        value[1], Mapping
+    if (
+        isinstance(value, tuple | list)
+        and len(value) == 2
+        and isinstance(value[0], str)
+        and isinstance(value[1], Mapping)
     ):
         return Step(value[0], dict(value[1]))
     raise InvalidParameterError(
@@ -144,9 +147,7 @@ def build_spec(
         raise InvalidParameterError("steps", f"'steps' must be a non-empty list of steps (got {steps!r})")
     parsed = tuple(_as_step(s, f"steps[{i}]") for i, s in enumerate(steps))
     if order not in ORDERS:
-        raise InvalidParameterError(
-            "order", f"'order' must be one of {', '.join(ORDERS)} (got {order!r})"
-        )
+        raise InvalidParameterError("order", f"'order' must be one of {', '.join(ORDERS)} (got {order!r})")
     last = len(parsed) - 1
     excl: list[Exclusion] = []
     for i, raw in enumerate(exclusions):
