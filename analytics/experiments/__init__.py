@@ -11,8 +11,10 @@ from analytics.experiments._hashing import (
     hash_many,
     hash_unit,
 )
+from analytics.experiments._stats import *  # noqa: F403
+from analytics.experiments._stats import __all__ as _stats_all
 
-__all__ = [
+__all__ = [*_stats_all,
     "Assigner",
     "Assignment",
     "assign",
