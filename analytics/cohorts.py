@@ -9,8 +9,8 @@ period contains ``start_date`` and the last period, the one containing ``end_dat
 
 Cell ``(i, 0)`` is the cohort size; cell ``(i, k)`` counts cohort members with a returning event in period
 ``i + k`` ("returned in period k"); the unbounded form counts members with a returning event in period
-``i + k`` *or any later* period ("k or later"). Returning events in the cohort's own period never count for later cells.
-Cells of periods after the last period are missing (NaN), not zero, so the matrix is a triangle.
+``i + k`` *or any later* period ("k or later"). Returning events in the cohort's own period never count for
+later cells. Cells of periods after the last period are missing (NaN), not zero, so the matrix is a triangle.
 
 The person of an event follows :mod:`analytics.identity`. The same function runs on a DataFrame of events or
 in the database (one ``GROUP BY person, period`` pass per event set, SQLAlchemy Core, SQLite and PostgreSQL);
