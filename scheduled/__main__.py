@@ -131,6 +131,8 @@ def _cmd_jobs(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("papermill", "matplotlib", "traitlets"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     args = _parser().parse_args(argv)
     commands = {"run": _cmd_run, "serve": _cmd_serve, "history": _cmd_history, "jobs": _cmd_jobs}
     try:

@@ -107,7 +107,15 @@ def figure_png(fig: dict[str, Any], width_px: int = 640, height_px: int = 320) -
                 draw = ax.barh if horizontal else ax.bar
                 kwargs = {"left" if horizontal else "bottom": base}
                 draw(pos + offset, vals, width, label=label, **kwargs)
-                (ax.set_yticks if horizontal else ax.set_xticks)(pos, cats)
+                if horizontal:
+                    ax.set_yticks(pos, cats)
+                else:
+                    ax.set_xticks(
+                        pos,
+                        cats,
+                        rotation=30 if len(cats) > 5 else 0,
+                        ha="right" if len(cats) > 5 else "center",
+                    )
                 if horizontal and kind == "funnel":
                     ax.invert_yaxis()
                 for c, v in zip(cats, vals, strict=True):

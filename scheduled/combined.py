@@ -44,8 +44,9 @@ def build_combined_report(notebooks: Sequence[tuple[str, Path]], out_html: Path,
         nb = nbformat.read(path, as_version=4)
         merged.metadata.setdefault("kernelspec", nb.metadata.get("kernelspec", {}))
         merged.cells.append(nbformat.v4.new_markdown_cell(f'<a id="section-{i}"></a>\n\n---\n\n# {name}'))
-        for cell in nb.cells:
+        for j, cell in enumerate(nb.cells):
             cell = copy.deepcopy(cell)
+            cell["id"] = f"s{i}-c{j}"
             if cell.cell_type == "code":
                 kept = []
                 for output in cell.get("outputs", []):

@@ -62,7 +62,8 @@ def _figure_block(fig: dict, images: list[tuple[str, bytes]], with_images: bool)
         cid = make_msgid(domain="report.local")
         images.append((cid, png))
         return (
-            f'<figure style="margin:12px 0"><img src="cid:{cid[1:-1]}" alt="{caption}" width="640" '
+            f'<figure style="margin:12px 0"><img src="cid:{cid[1:-1]}" alt="{caption}" '
+            'width="640" height="320" '
             f'style="max-width:100%;height:auto;border:1px solid #ddd"></figure>'
         )
     rows = []

@@ -251,7 +251,7 @@ def _run_locked(
         ],
     )
     if record.status == "failed":
-        record.alert = alert_failure(record)
+        record.alert = alert_failure(record, env)
     (run_dir / "run.json").write_text(json.dumps(asdict(record), indent=2, default=str), encoding="utf-8")
     history.append(record)
     return record
