@@ -159,7 +159,7 @@ def test_assignment_carries_seed_version_bucket():
 
 def test_unknown_hash_version_puts_nobody_in_test():
     a = assign("abc", "def", ["a", "b"], hash_version=99)
-    assert (a.in_test, a.variant, a.variation_index) == (False, None, -1)
+    assert (a.in_test, a.variant, a.variation_index) == (False, "a", 0)
     assert hash_many("abc", ["def"], 99) is None
 
 
@@ -185,6 +185,11 @@ def test_independent_across_tests():
     b, _ = Assigner("test-two", ["a", "b"]).assign_many(ids)
     table = np.array([[np.sum((a == i) & (b == j)) for j in (0, 1)] for i in (0, 1)])
     assert stats.chi2_contingency(table).pvalue > 0.001, table
+
+
+def test_outside_coverage_gets_control_not_in_test():
+    a = assign("seed", "a", ["control", "treatment"], coverage=0.05)  # bucket 0.0505 is outside [0, 0.025)
+    assert (a.variant, a.variation_index, a.in_test, a.bucket) == ("control", 0, False, 0.0505)
 
 
 def test_ramping_coverage_never_moves_a_unit():

@@ -149,11 +149,12 @@ class Assignment:
     test_id, unit_id:
         What was asked.
     variant:
-        The variant's name, or ``None`` when the unit falls outside the test's coverage.
+        The variant's name. A unit outside the test (coverage, unknown hash version, test not running) gets
+        the control variant with ``in_test=False``, as GrowthBook's SDKs do.
     variation_index:
-        Index of the variant in the test's variant list (-1 when not in the test).
+        Index of the variant in the test's variant list (0 when not in the test).
     in_test:
-        Whether the unit is in the experiment.
+        Whether the unit is in the experiment (only then is its exposure logged).
     seed, hash_version, bucket:
         How the answer was derived: ``bucket = hash_unit(seed, unit_id, hash_version)``.
     phase:
@@ -220,15 +221,19 @@ def assign(
     Returns
     -------
     Assignment
-        Carries the seed, hash version and bucket so the answer can be re-derived anywhere.
+        Carries the seed, hash version and bucket so the answer can be re-derived anywhere. A unit outside
+        the test (coverage, unknown hash version) gets GrowthBook's answer: the control variant (index 0) with
+        ``in_test=False``, and must not be logged as exposed.
     """
-    unit = str(unit_id)
-    bucket = hash_unit(seed, unit, hash_version)
-    if bucket is None:
-        return Assignment(test_id, unit, None, -1, False, seed, hash_version, -1.0, phase)
-    index = choose_variation(bucket, get_bucket_ranges(len(variants), coverage, weights))
-    variant = variants[index] if index >= 0 else None
-    return Assignment(test_id, unit, variant, index, index >= 0, seed, hash_version, bucket, phase)
+    return Assigner(
+        seed,
+        variants,
+        weights=weights,
+        coverage=coverage,
+        hash_version=hash_version,
+        test_id=test_id,
+        phase=phase,
+    )(unit_id)
 
 
 class Assigner:
@@ -275,19 +280,14 @@ class Assigner:
         """Assign one unit."""
         unit = str(unit_id)
         bucket = self.bucket(unit)
+        control = self.variants[0] if self.variants else None
+        tid, seed, version, phase = self.test_id, self.seed, self.hash_version, self.phase
         if bucket is None:
-            return Assignment(
-                self.test_id, unit, None, -1, False, self.seed, self.hash_version, -1.0, self.phase
-            )
-        index = -1
+            return Assignment(tid, unit, control, 0, False, seed, version, -1.0, phase)
         for i, (start, end) in enumerate(self.ranges):
             if start <= bucket < end:
-                index = i
-                break
-        variant = self.variants[index] if index >= 0 else None
-        return Assignment(
-            self.test_id, unit, variant, index, index >= 0, self.seed, self.hash_version, bucket, self.phase
-        )
+                return Assignment(tid, unit, self.variants[i], i, True, seed, version, bucket, phase)
+        return Assignment(tid, unit, control, 0, False, seed, version, bucket, phase)
 
     def assign_many(self, unit_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Vectorised assignment: ``(variation_index, bucket)`` arrays (index -1 = not in the test)."""
