@@ -141,7 +141,7 @@ def _job(name: str, raw: dict[str, Any], defaults: dict[str, Any], base: Path) -
     period = merged.get("period", "previous_week")
     if period not in PERIOD_KINDS:
         raise ConfigError(f"job {name!r}: 'period' must be one of {', '.join(PERIOD_KINDS)} (got {period!r})")
-    notebooks_dir = base / str(merged.get("notebooks_dir", "."))
+    notebooks_dir = (base / str(merged.get("notebooks_dir", "."))).resolve()
     notebooks = tuple(_notebook(nb, notebooks_dir, name) for nb in merged.get("notebooks") or ())
     if not notebooks:
         raise ConfigError(f"job {name!r}: 'notebooks' must list at least one notebook (got none)")
