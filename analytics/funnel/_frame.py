@@ -14,7 +14,7 @@ from analytics.funnel._fast import MAX_SENTINEL, MIN_SENTINEL, PersonAggregates,
 from analytics.funnel._result import Outcomes
 from analytics.funnel._spec import FunnelSpec, Step
 
-__all__ = ["REQUIRED_COLUMNS", "exact_outcomes", "frame_outcomes", "to_micros"]
+__all__ = ["REQUIRED_COLUMNS", "exact_outcomes", "frame_outcomes", "from_storage", "to_micros"]
 
 REQUIRED_COLUMNS = ("person_id", "event", "timestamp", "properties")
 _EPOCH = pd.Timestamp("1970-01-01", tz="UTC")
@@ -148,3 +148,26 @@ def frame_outcomes(events: pd.DataFrame, spec: FunnelSpec, *, exact_only: bool =
             yield pid, g["ts"].tolist(), g["smask"].tolist(), g["xmask"].tolist(), g["bd"].tolist()
 
     return Outcomes.concat([fast, exact_outcomes(groups(), spec)], spec.n_steps)
+
+
+def from_storage(events: pd.DataFrame) -> pd.DataFrame:
+    """Turn :func:`analytics.storage.read_events` output into the funnel's ``person_id, event, timestamp,
+    properties`` frame (properties = ``event_data`` with the attribute columns filled in)."""
+    from analytics.events import ATTRIBUTE_KEYS
+
+    props = []
+    attrs = events[list(ATTRIBUTE_KEYS)].astype(object).to_numpy()
+    for data, row in zip(events["event_data"], attrs, strict=True):
+        p = dict(data) if isinstance(data, dict) else {}
+        for key, value in zip(ATTRIBUTE_KEYS, row, strict=True):
+            if key not in p and value is not None and value is not pd.NA:
+                p[key] = value
+        props.append(p)
+    return pd.DataFrame(
+        {
+            "person_id": events["person_id"].astype(str).to_numpy(dtype=object),
+            "event": events["event_type"].astype(str).to_numpy(dtype=object),
+            "timestamp": events["timestamp"],
+            "properties": props,
+        }
+    )
