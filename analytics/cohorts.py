@@ -34,7 +34,7 @@ from analytics.identity import person_map, resolve_persons
 from analytics.schema import analytics_events
 from analytics.storage import check_period
 
-__all__ = ["RetentionMatrix", "period_starts", "retention_matrix"]
+__all__ = ["RetentionMatrix", "period_index_sql", "period_starts", "retention_matrix"]
 
 _PERIODS = ("day", "week", "month")
 _WEEK_STARTS = ("sunday", "monday")
@@ -151,7 +151,7 @@ def _frame_activity(
     return out.drop_duplicates()
 
 
-def _sql_index(conn: Connection, ts: Any, origin: dt.datetime, period: str) -> Any:
+def period_index_sql(conn: Connection, ts: Any, origin: dt.datetime, period: str) -> Any:
     """SQL expression: integer period index of ``ts`` (>= origin) relative to ``origin``."""
     pg = conn.dialect.name == "postgresql"
     if period == "month":
@@ -187,10 +187,10 @@ def _sql_activity(
     if first:
         sub = base.where(ev.c.timestamp < end_excl).subquery("f")
         firsts = select(sub.c.person, func.min(sub.c.ts).label("ts")).group_by(sub.c.person).subquery("fm")
-        k = _sql_index(conn, firsts.c.ts, origin, period)
+        k = period_index_sql(conn, firsts.c.ts, origin, period)
         return select(firsts.c.person, k.label("k")).where(firsts.c.ts >= origin).subquery()
     sub = base.where(ev.c.timestamp >= origin, ev.c.timestamp < end_excl).subquery("a")
-    k = _sql_index(conn, sub.c.ts, origin, period)
+    k = period_index_sql(conn, sub.c.ts, origin, period)
     return select(sub.c.person, k.label("k")).group_by(sub.c.person, k).subquery()
 
 
