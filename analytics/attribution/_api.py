@@ -139,7 +139,12 @@ def load_touches_and_conversions(
             func.min(ev.c.medium).label("medium"),
             func.min(ev.c.campaign).label("campaign"),
         )
-        .where(ev.c.source.is_not(None), ev.c.timestamp >= start - lookback, ev.c.timestamp < end)
+        .where(
+            ev.c.source.is_not(None),
+            ev.c.event_type != "client_error",  # its "source" is the failing script, not traffic
+            ev.c.timestamp >= start - lookback,
+            ev.c.timestamp < end,
+        )
         .group_by(ev.c.session_id)
         .subquery("sess")
     )
