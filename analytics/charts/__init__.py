@@ -1,0 +1,1 @@
+"""Plotly figure builders for the notebooks and reports, one module per area."""
