@@ -4,8 +4,8 @@
 >>> ai_calculator_bi.analyze_cohorts(start_date=..., end_date=...)  # doctest: +SKIP
 
 Every method reads from the read database (:func:`analytics.db.get_read_engine`) unless the object was built
-with an engine; the statistics live in :mod:`analytics.cohorts`, :mod:`analytics.ltv`, :mod:`analytics.market`,
-:mod:`analytics.leads` and :mod:`analytics.weekly`.
+with an engine; the statistics live in :mod:`analytics.cohorts`, :mod:`analytics.ltv`,
+:mod:`analytics.market`, :mod:`analytics.leads` and :mod:`analytics.weekly`.
 """
 
 from __future__ import annotations
