@@ -1,0 +1,231 @@
+"""The Falcon application: ``create_app(config)`` and the WSGI entry point ``ingest_service.app:app``.
+
+Routes (documented in ``ingest_service/openapi.yaml``, served at ``/api/analytics/openapi.yaml``):
+
+- ``POST /api/analytics/event`` — one event or ``{"batch": [...]}``; answers
+  ``{"accepted", "duplicates", "rejected": [{"index", "field", "code", "message"}]}`` after the commit;
+- ``GET /api/analytics/ab-testing/{test_id}/variant?user_id=…|session_id=…`` — the unit's variant;
+- ``GET /api/analytics/health`` (liveness and database reachability), ``GET /api/analytics/ready`` (fails while the
+  writer is backed up or the database is down).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import falcon
+
+from analytics.db import get_engine
+from analytics.storage import write_events
+from ingest_service import metrics
+from ingest_service.body import parse_json, read_body
+from ingest_service.config import Config
+from ingest_service.ingest import extract_events, validate_request
+from ingest_service.middleware import ApiKeyMiddleware, CorsMiddleware, MetricsMiddleware, RateLimitMiddleware
+from ingest_service.variants import VariantService
+from ingest_service.writer import GroupWriter, UnstorableEvents, WriterUnavailable
+
+__all__ = ["app", "create_app"]
+
+_log = logging.getLogger(__name__)
+_HERE = Path(__file__).resolve().parent
+OPENAPI_PATH = _HERE / "openapi.yaml"
+STATIC_DIR = _HERE / "static"
+_MAX_UNIT = 100
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _unavailable(exc: WriterUnavailable, retry_after: int) -> falcon.HTTPServiceUnavailable:
+    metrics.incr("ingest.unavailable", exc.code)
+    return falcon.HTTPServiceUnavailable(
+        title="Service unavailable",
+        description=f"nothing was stored; retry later ({exc})",
+        code=exc.code,
+        retry_after=retry_after,
+    )
+
+
+class EventResource:
+    """``POST /api/analytics/event``: validate, store durably (group commit), answer per event."""
+
+    def __init__(self, config: Config, writer: GroupWriter) -> None:
+        self.config = config
+        self.writer = writer
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        cfg = self.config
+        now = datetime.now(UTC).replace(tzinfo=None)
+        body = parse_json(read_body(req, cfg.max_body_bytes, cfg.max_decompressed_bytes))
+        raws, sent_at = extract_events(body, cfg.max_batch)
+        parsed = validate_request(
+            raws, sent_at, now=now, max_age=cfg.max_age, max_future=cfg.max_future,
+            skew_threshold=cfg.skew_threshold,
+        )  # fmt: skip
+        accepted = duplicates = 0
+        if parsed.events:
+            events = parsed.events
+            try:
+                result = self.writer.submit(lambda conn: write_events(conn, events), len(events))
+            except WriterUnavailable as exc:
+                raise _unavailable(exc, cfg.retry_after) from None
+            except UnstorableEvents as exc:
+                raise falcon.HTTPBadRequest(
+                    title="Bad request",
+                    description=f"the database refused these events; nothing was stored ({exc})",
+                    code="unstorable",
+                ) from None
+            accepted, duplicates = result.accepted, result.duplicates
+            if duplicates == 0:
+                metrics.emit_stored(events)
+            else:
+                metrics.incr("ingest.duplicates", count=duplicates)
+        for event_type in parsed.rejected_types:
+            metrics.incr("ingest.rejected", event_type)
+        if parsed.corrected:
+            metrics.incr("ingest.clock_corrected", count=parsed.corrected)
+        resp.status = falcon.HTTP_200 if parsed.events else falcon.HTTP_400
+        resp.content_type = falcon.MEDIA_JSON
+        resp.text = _dumps(
+            {"accepted": accepted, "duplicates": duplicates, "rejected": [r.as_dict() for r in parsed.rejected]}
+        )
+
+
+class VariantResource:
+    """``GET /api/analytics/ab-testing/{test_id}/variant``."""
+
+    def __init__(self, service: VariantService) -> None:
+        self.service = service
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, test_id: str) -> None:
+        user_id = req.get_param("user_id")
+        session_id = req.get_param("session_id")
+        unit, unit_type = (user_id, "user_id") if user_id else (session_id, "session_id")
+        if not unit:
+            raise falcon.HTTPBadRequest(
+                title="Bad request",
+                description="give the unit as the user_id or session_id query parameter (got neither)",
+                code="missing_unit",
+            )
+        for name, value in (("test_id", test_id), (unit_type, unit)):
+            if len(value) > _MAX_UNIT:
+                raise falcon.HTTPBadRequest(
+                    title="Bad request",
+                    description=f"'{name}' must be at most {_MAX_UNIT} characters (got {len(value)})",
+                    code="too_long",
+                )
+            if "\x00" in value:
+                raise falcon.HTTPBadRequest(
+                    title="Bad request", description=f"'{name}' must not contain NUL", code="invalid_string"
+                )
+        resp.content_type = falcon.MEDIA_JSON
+        resp.text = _dumps(self.service.variant(test_id, unit, unit_type))
+        resp.cache_control = ["no-store"]
+
+
+class HealthResource:
+    """Liveness with database reachability (the seed's ``/api/analytics/health``)."""
+
+    def __init__(self, writer: GroupWriter) -> None:
+        self.writer = writer
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        try:
+            self.writer.probe()
+            database, ok = "ok", True
+        except WriterUnavailable as exc:
+            database, ok = str(exc), False
+        resp.status = falcon.HTTP_200 if ok else falcon.HTTP_503
+        resp.content_type = falcon.MEDIA_JSON
+        resp.text = _dumps(
+            {"status": "healthy" if ok else "unhealthy", "database": database,
+             "pending_events": self.writer.pending_events}
+        )  # fmt: skip
+
+
+class ReadyResource:
+    """Readiness: 503 while the writer's queue is above the high-water mark or the database is down."""
+
+    def __init__(self, config: Config, writer: GroupWriter) -> None:
+        self.config = config
+        self.writer = writer
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        pending = self.writer.pending_events
+        reasons = []
+        if pending > self.config.ready_events:
+            reasons.append(f"{pending} events waiting (limit {self.config.ready_events})")
+        if self.writer.database_down:
+            reasons.append(f"database unavailable: {self.writer.last_error}")
+        resp.status = falcon.HTTP_503 if reasons else falcon.HTTP_200
+        if reasons:
+            resp.retry_after = self.config.retry_after
+        resp.content_type = falcon.MEDIA_JSON
+        resp.text = _dumps({"ready": not reasons, "pending_events": pending, "reasons": reasons})
+
+
+class OpenApiResource:
+    """The OpenAPI document kept in the repository (``ingest_service/openapi.yaml``)."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.content_type = "application/yaml"
+        resp.data = OPENAPI_PATH.read_bytes()
+
+
+def _handle_unexpected(req: falcon.Request, resp: falcon.Response, ex: Exception, params: dict[str, Any]) -> None:
+    _log.exception("unhandled error on %s %s", req.method, req.path)
+    raise falcon.HTTPInternalServerError(title="Internal error", description="the error was logged")
+
+
+def create_app(config: Config | None = None) -> falcon.App:
+    """Build the application.
+
+    Parameters
+    ----------
+    config:
+        Settings; default :meth:`Config.from_env`. No database connection is made here (the writer thread starts
+        on the first request, after gunicorn forked the worker).
+    """
+    config = config or Config.from_env()
+    url = config.database_url
+
+    def engine():
+        return get_engine(url)
+
+    writer = GroupWriter(
+        engine,
+        queue_events=config.queue_events,
+        group_max_events=config.group_max_events,
+        write_timeout=config.write_timeout,
+        db_backoff=config.db_backoff,
+    )
+    app = falcon.App(
+        middleware=[
+            MetricsMiddleware(),
+            CorsMiddleware(config.allowed_origins),
+            RateLimitMiddleware(config),
+            ApiKeyMiddleware(config.api_keys),
+        ]
+    )
+    app.req_options.strip_url_path_trailing_slash = True
+    app.add_error_handler(Exception, _handle_unexpected)
+    app.add_route("/api/analytics/event", EventResource(config, writer))
+    app.add_route(
+        "/api/analytics/ab-testing/{test_id}/variant",
+        VariantResource(VariantService(engine, writer, config.variant_cache_seconds)),
+    )
+    app.add_route("/api/analytics/health", HealthResource(writer))
+    app.add_route("/api/analytics/ready", ReadyResource(config, writer))
+    app.add_route("/api/analytics/openapi.yaml", OpenApiResource())
+    if STATIC_DIR.is_dir():
+        app.add_static_route("/static", str(STATIC_DIR))
+    return app
+
+
+app = create_app()

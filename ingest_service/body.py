@@ -1,0 +1,146 @@
+"""Reading a request body safely: content type, size, gzip, UTF-8 and JSON, each failure a clear 4xx.
+
+Every check happens before anything is stored and raises a Falcon HTTP error whose JSON body carries a stable
+``code`` (``unsupported_media_type``, ``body_too_large``, ``invalid_gzip``, ``invalid_utf8``, ``malformed_json``,
+``not_finite``, ``too_deep``, ``invalid_string``), so a client never sees a 500 for what it sent.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zlib
+from typing import Any
+
+import falcon
+
+__all__ = ["parse_json", "read_body"]
+
+_JSON_TYPES = frozenset({"application/json", "text/plain", ""})
+_SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def _bad(code: str, message: str) -> falcon.HTTPBadRequest:
+    return falcon.HTTPBadRequest(title="Bad request", description=message, code=code)
+
+
+def _media_type(req: falcon.Request) -> None:
+    raw = req.content_type or ""
+    parts = [p.strip() for p in raw.split(";")]
+    media = parts[0].lower()
+    if media not in _JSON_TYPES:
+        raise falcon.HTTPUnsupportedMediaType(
+            title="Unsupported media type",
+            description=f"Content-Type must be application/json or text/plain (got {raw!r})",
+            code="unsupported_media_type",
+        )
+    for param in parts[1:]:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset" and value.strip().strip('"').lower() not in ("utf-8", "utf8"):
+            raise falcon.HTTPUnsupportedMediaType(
+                title="Unsupported media type",
+                description=f"the charset must be utf-8 (got {value.strip()!r})",
+                code="unsupported_charset",
+            )
+
+
+def _too_large(what: str, limit: int, got: str) -> falcon.HTTPContentTooLarge:
+    return falcon.HTTPContentTooLarge(
+        title="Body too large",
+        description=f"the {what} must be at most {limit} bytes (got {got})",
+        code="body_too_large",
+    )
+
+
+def read_body(req: falcon.Request, max_body: int, max_decompressed: int) -> bytes:
+    """Return the request body as plain bytes after the content-type, size and gzip checks.
+
+    Parameters
+    ----------
+    req:
+        The request.
+    max_body:
+        Limit on the body as sent (``Content-Length`` checked before reading; a chunked body is cut after it).
+    max_decompressed:
+        Limit on a gzip body once decompressed (a 1 KB gzip bomb cannot expand into memory).
+    """
+    _media_type(req)
+    length = req.content_length
+    if length is not None and length > max_body:
+        raise _too_large("body", max_body, f"Content-Length {length}")
+    data = req.bounded_stream.read(max_body + 1)
+    if len(data) > max_body:
+        raise _too_large("body", max_body, "more")
+    encoding = (req.get_header("Content-Encoding") or "identity").strip().lower()
+    if encoding in ("gzip", "x-gzip"):
+        return _gunzip(data, max_decompressed)
+    if encoding != "identity":
+        raise falcon.HTTPUnsupportedMediaType(
+            title="Unsupported content encoding",
+            description=f"Content-Encoding must be gzip or identity (got {encoding!r})",
+            code="unsupported_encoding",
+        )
+    return data
+
+
+def _gunzip(data: bytes, limit: int) -> bytes:
+    decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = decoder.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise _bad("invalid_gzip", f"the body is not valid gzip ({exc})") from None
+    if len(out) > limit:
+        raise _too_large("decompressed body", limit, "more")
+    if not decoder.eof:
+        raise _bad("invalid_gzip", "the gzip body is truncated")
+    return out
+
+
+def _check_strings(value: Any) -> None:
+    """Reject strings no database can store: NUL characters and lone UTF-16 surrogates (from ``\\u`` escapes)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                raise _bad("invalid_string", "strings must not contain the NUL character (\\u0000)")
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise _bad(
+                    "invalid_string", "strings must be valid Unicode (got a lone surrogate escape such as \\ud800)"
+                ) from None
+
+
+def _reject_constant(name: str) -> Any:
+    raise _bad("not_finite", f"JSON numbers must be finite (got {name})")
+
+
+def parse_json(data: bytes) -> Any:
+    """Decode UTF-8 (a leading BOM is allowed) and parse strict JSON: no NaN/Infinity, bounded nesting."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _bad("invalid_utf8", f"the body must be UTF-8 (invalid byte at offset {exc.start})") from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if not text.strip():
+        raise _bad("empty_body", "the body is empty (expected a JSON event or {\"batch\": [...]})")
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except falcon.HTTPError:
+        raise
+    except json.JSONDecodeError as exc:
+        raise _bad("malformed_json", f"the body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise _bad("too_deep", "the JSON body is nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer with more digits than Python converts
+        raise _bad("malformed_json", f"the body is not valid JSON: {exc}") from None
+    if _SUSPECT_ESCAPE.search(text):
+        _check_strings(value)
+    return value

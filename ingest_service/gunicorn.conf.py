@@ -1,0 +1,39 @@
+"""gunicorn settings of the sidecar: ``gunicorn -c ingest_service/gunicorn.conf.py ingest_service.app:app``.
+
+Threaded workers (``gthread``): requests of one worker wait for their group commit concurrently, so one fsync
+serves all of them. Every setting can be overridden by the environment (``INGEST_BIND``, ``WEB_CONCURRENCY``,
+``INGEST_THREADS``) or on the command line. ``INGEST_MIGRATE=1`` (the default) applies the Alembic migrations once
+in the master before the workers start.
+"""
+
+import os
+
+bind = os.environ.get("INGEST_BIND", "127.0.0.1:5000")
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("INGEST_THREADS", "16"))
+backlog = 2048
+keepalive = 5
+timeout = 30
+graceful_timeout = 15
+max_requests = 0
+accesslog = os.environ.get("INGEST_ACCESS_LOG") or None
+errorlog = "-"
+loglevel = os.environ.get("INGEST_LOG_LEVEL", "info")
+proc_name = "ai-calculator-ingest"
+
+
+def on_starting(server):  # noqa: ANN001, ANN201 - gunicorn hook
+    """Apply the migrations once, in the master, then drop the master's connections before forking."""
+    if os.environ.get("INGEST_MIGRATE", "1").strip().lower() in ("1", "true", "yes"):
+        from analytics.db import dispose_engines, upgrade
+
+        upgrade()
+        dispose_engines()
+
+
+def post_fork(server, worker):  # noqa: ANN001, ANN201 - gunicorn hook
+    """A worker must not reuse database connections opened by the master."""
+    from analytics.db import dispose_engines
+
+    dispose_engines()

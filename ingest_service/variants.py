@@ -1,0 +1,166 @@
+"""The A/B variant endpoint's logic, on top of :mod:`analytics.experiments` (the same rules notebooks use).
+
+Fast path. A running test with a single phase assigns deterministically: the unit's GrowthBook hash
+(:class:`analytics.experiments.Assigner`) under the only weights the test ever had, which is also what a recorded
+first exposure of that unit holds. So the answer is computed from the test's cached configuration without a
+database round trip, and the first exposure is recorded by the group writer right after the response (a bulk
+insert-or-ignore via :func:`analytics.experiments.record_exposures`; a process remembers the units it recorded).
+Slow path. A test that is paused/stopped, or whose weights changed (several phases), must honour exposures
+recorded earlier: :func:`analytics.experiments.get_variant` (``record=False``) reads them; a unit newly in the
+test is then recorded as above.
+
+A test that does not exist or is not running answers its control (``"control"`` for an unknown test) with
+``in_test: false`` and the reason, never an error; if the database cannot be read the answer is the same with
+reason ``config_unavailable``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import asdict, is_dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from analytics.errors import AnalyticsError, NotFoundError
+from analytics.experiments import Assigner, Assignment
+from ingest_service.writer import GroupWriter
+
+try:
+    from analytics.experiments import get_test, get_variant, record_exposures
+except ImportError:  # pragma: no cover - NOTE: until analytics/experiments/__init__.py re-exports them
+    from analytics.experiments._store import get_test, get_variant, record_exposures
+
+__all__ = ["VariantService"]
+
+_MAX_TESTS = 1_000
+_MAX_RECORDED = 200_000
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+
+class _Test:
+    __slots__ = ("cfg", "assigner", "fast", "control", "payloads")
+
+    def __init__(self, cfg: Any) -> None:
+        self.cfg = cfg
+        phase = cfg.current_phase
+        self.assigner = Assigner(
+            cfg.seed, cfg.variant_names, weights=phase.weights, coverage=phase.coverage,
+            hash_version=cfg.hash_version, test_id=cfg.test_id, phase=phase.index,
+        )  # fmt: skip
+        self.fast = cfg.status == "running" and len(cfg.phases) == 1
+        self.control = cfg.variant_names[0]
+        self.payloads = [_payload(v.payload) for v in cfg.variants]
+
+
+def _payload(payload: Any) -> Any:
+    if is_dataclass(payload) and not isinstance(payload, type):
+        return asdict(payload)
+    return payload if isinstance(payload, dict) else {}
+
+
+class VariantService:
+    """Answers ``which variant does this unit see`` for the HTTP endpoint.
+
+    Parameters
+    ----------
+    engine_factory:
+        The database engine (read for configurations and recorded exposures).
+    writer:
+        The process' group writer, which records first exposures.
+    cache_seconds:
+        How long a test's configuration is reused before it is read again.
+    """
+
+    def __init__(self, engine_factory: Callable[[], Engine], writer: GroupWriter, cache_seconds: float = 5.0) -> None:
+        self._engine_factory = engine_factory
+        self._writer = writer
+        self._cache_seconds = cache_seconds
+        self._tests: dict[str, tuple[float, _Test | None, str]] = {}
+        self._recorded: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _test(self, test_id: str) -> tuple[_Test | None, str]:
+        now = time.monotonic()
+        hit = self._tests.get(test_id)
+        if hit is not None and hit[0] > now:
+            return hit[1], hit[2]
+        try:
+            entry: _Test | None = _Test(get_test(self._engine_factory(), test_id))
+            reason = ""
+        except NotFoundError:
+            entry, reason = None, "test_not_found"
+        except (SQLAlchemyError, AnalyticsError, KeyError, ValueError, TypeError, OSError):
+            return None, "config_unavailable"  # not cached: try again next time
+        with self._lock:
+            if len(self._tests) >= _MAX_TESTS:
+                self._tests.clear()
+            self._tests[test_id] = (now + self._cache_seconds, entry, reason)
+        return entry, reason
+
+    def _record(self, a: Assignment) -> None:
+        key = (a.test_id, a.unit_id)
+        with self._lock:
+            if key in self._recorded:
+                return
+            self._recorded[key] = None
+            if len(self._recorded) > _MAX_RECORDED:
+                self._recorded.popitem(last=False)
+        row = {
+            "test_id": a.test_id, "unit_id": a.unit_id, "variant": a.variant, "phase": a.phase,
+            "hash_value": a.bucket, "first_exposure_at": _utcnow(),
+        }  # fmt: skip
+        if not self._writer.submit_nowait(lambda conn: record_exposures(conn, [row])):
+            with self._lock:
+                self._recorded.pop(key, None)  # not queued: try again on the unit's next request
+
+    def variant(self, test_id: str, unit_id: str, unit_type: str) -> dict[str, Any]:
+        """The JSON answer for one unit (never raises for an unknown or inactive test)."""
+        test, reason = self._test(test_id)
+        if test is None:
+            return _answer(test_id, unit_id, unit_type, "control", -1, False, False, None, None, reason, {})
+        if test.fast:
+            a = test.assigner(unit_id)
+        else:
+            try:
+                a = get_variant(self._engine_factory(), test_id, unit_id, record=False)
+            except (SQLAlchemyError, AnalyticsError, OSError):
+                return _answer(test_id, unit_id, unit_type, test.control, 0, False, False, None,
+                               test.cfg.status, "config_unavailable", test.payloads[0])  # fmt: skip
+        status = test.cfg.status
+        if a.in_test and a.variant is not None:
+            if status == "running" and not a.sticky:
+                self._record(a)
+            index = a.variation_index if a.variation_index >= 0 else 0
+            return _answer(test_id, unit_id, unit_type, a.variant, index, True, a.sticky, a.phase, status,
+                           "sticky" if a.sticky else "assigned", test.payloads[index])  # fmt: skip
+        why = "test_not_running" if status != "running" else "not_in_coverage"
+        return _answer(test_id, unit_id, unit_type, test.control, 0, False, False, a.phase, status, why,
+                       test.payloads[0])  # fmt: skip
+
+
+def _answer(
+    test_id: str, unit_id: str, unit_type: str, variant: str, index: int, in_test: bool, sticky: bool,
+    phase: int | None, status: str | None, reason: str, payload: Any,
+) -> dict[str, Any]:  # fmt: skip
+    return {
+        "test_id": test_id,
+        "unit_id": unit_id,
+        "unit_type": unit_type,
+        "variant": variant,
+        "variation_index": index,
+        "in_test": in_test,
+        "sticky": sticky,
+        "phase": phase,
+        "status": status,
+        "reason": reason,
+        "payload": payload,
+    }
