@@ -1,0 +1,103 @@
+"""Benchmark: the weekly report job end to end (papermill, nbconvert, combined report, e-mail as .eml).
+
+Targets (issue 9): the full weekly job on the demo data set (90 days, 50,000 sessions) in under 90 s on the
+2-core machine, and on one million events in under 3 minutes. Each case loads the demo generator's data into
+its own SQLite file under ``bench-results/reports/`` (reused when present), runs the job of
+``scheduled/schedule.yaml`` (notebooks that do not exist yet are reported as ``missing``) for the week before
+the data's end, and prints one row per notebook and the total.
+
+Usage: ``python -m bench.reports [--sessions 50000 --days 90] [--million] [--workers N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench-results" / "reports"
+END = datetime(2026, 11, 23)  # a Monday: the run reports the complete week 2026-11-16..22
+
+
+def _database(days: int, sessions: int) -> tuple[str, int]:
+    import sqlalchemy as sa
+
+    from analytics.demo import load_demo
+    from analytics.schema import analytics_events
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{OUT / f'demo-{days}d-{sessions}s.db'}"
+    engine = sa.create_engine(url)
+    load_demo(engine, days=days, sessions=sessions, seed=7, end=END)
+    with engine.connect() as conn:
+        events = conn.execute(sa.select(sa.func.count()).select_from(analytics_events)).scalar_one()
+    engine.dispose()
+    return url, int(events)
+
+
+def _case(name: str, days: int, sessions: int, workers: int | None) -> float:
+    from scheduled import load_schedule, run_job
+
+    t0 = time.perf_counter()
+    url, events = _database(days, sessions)
+    load_s = time.perf_counter() - t0
+    schedule = load_schedule()
+    reports = OUT / f"run-{name}"
+    record = run_job(
+        schedule.job("weekly"),
+        sender=schedule.sender,
+        run_date=(END + timedelta(days=1)).date(),
+        force=True,
+        reports_dir=reports,
+        database_url=url,
+        workers=workers,
+        env={},
+    )
+    eml = Path(record.email_file) if record.email_file else None
+    print(
+        f"\n## {name}: {events:,} events ({days} days, {sessions:,} sessions; load {load_s:.1f} s, not timed)"
+    )
+    print(f"{'notebook':<24} {'status':<8} {'seconds':>8}")
+    for nb in record.notebooks:
+        print(f"{nb['name']:<24} {nb['status']:<8} {nb['seconds']:8.1f}")
+    size = f"{eml.stat().st_size / 1e6:.2f} MB" if eml and eml.exists() else "-"
+    print(
+        f"{'TOTAL (job wall time)':<24} {record.status:<8} {record.duration_s:8.1f}   e-mail {size}, "
+        f"workers {workers or len(os.sched_getaffinity(0))}"
+    )
+    return record.duration_s
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the cases and print their tables; exit 1 when a target is missed."""
+    p = argparse.ArgumentParser(prog="python -m bench.reports")
+    p.add_argument("--days", type=int, default=90)
+    p.add_argument("--sessions", type=int, default=50_000)
+    p.add_argument("--million", action="store_true", help="also the one-million-event case")
+    p.add_argument(
+        "--million-sessions",
+        type=int,
+        default=200_000,
+        help="sessions that make about a million events (default 200,000)",
+    )
+    p.add_argument("--workers", type=int, default=None)
+    args = p.parse_args(argv)
+    missed = []
+    seconds = _case("demo", args.days, args.sessions, args.workers)
+    if seconds >= 90:
+        missed.append(f"demo case {seconds:.1f} s >= 90 s")
+    if args.million:
+        seconds = _case("million", args.days, args.million_sessions, args.workers)
+        if seconds >= 180:
+            missed.append(f"million case {seconds:.1f} s >= 180 s")
+    for line in missed:
+        print(f"TARGET MISSED: {line}")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
