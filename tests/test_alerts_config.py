@@ -99,7 +99,7 @@ EPOCH = datetime(1970, 1, 1)
 def test_observation_source(engine):
     mon = PerformanceMonitor(metrics=Metrics("127.0.0.1", 9))
     at = (NOW - EPOCH).total_seconds() - 30
-    for i, (ms, status) in enumerate([(100.0, 200), (200.0, 500), (300.0, 200), (400.0, 200)]):
+    for ms, status in [(100.0, 200), (200.0, 500), (300.0, 200), (400.0, 200)]:
         mon.timings.add(TimingRecord(at, "api", "POST /e", ms, status < 500))
         mon.timings.add(TimingRecord(at, "db_query", "q", ms * 10))
     mon.timings.add(TimingRecord(at - 3600, "api", "POST /e", 9999.0, False))  # outside a 5-minute window
