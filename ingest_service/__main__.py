@@ -11,13 +11,13 @@ __all__ = ["main"]
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run gunicorn with ``ingest_service/gunicorn.conf.py`` (replaces this process)."""
+    """Run gunicorn with ``ingest_service/gunicorn_conf.py`` (replaces this process)."""
     parser = argparse.ArgumentParser(prog="python -m ingest_service", description=__doc__)
     parser.add_argument("--bind", default=os.environ.get("INGEST_BIND", "127.0.0.1:5000"))
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", "2")))
     parser.add_argument("--threads", type=int, default=int(os.environ.get("INGEST_THREADS", "16")))
     args = parser.parse_args(argv)
-    conf = Path(__file__).resolve().parent / "gunicorn.conf.py"
+    conf = Path(__file__).resolve().parent / "gunicorn_conf.py"
     cmd = [sys.executable, "-m", "gunicorn", "-c", str(conf), "--bind", args.bind, "--workers", str(args.workers),
            "--threads", str(args.threads), "ingest_service.app:app"]
     os.execv(sys.executable, cmd)

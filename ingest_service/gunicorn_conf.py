@@ -1,4 +1,4 @@
-"""gunicorn settings of the sidecar: ``gunicorn -c ingest_service/gunicorn.conf.py ingest_service.app:app``.
+"""gunicorn settings of the sidecar: ``gunicorn -c ingest_service/gunicorn_conf.py ingest_service.app:app``.
 
 Threaded workers (``gthread``): requests of one worker wait for their group commit concurrently, so one fsync
 serves all of them. Every setting can be overridden by the environment (``INGEST_BIND``, ``WEB_CONCURRENCY``,
@@ -21,6 +21,8 @@ accesslog = os.environ.get("INGEST_ACCESS_LOG") or None
 errorlog = "-"
 loglevel = os.environ.get("INGEST_LOG_LEVEL", "info")
 proc_name = "ai-calculator-ingest"
+# several servers (tests, benchmarks) share this machine: no shared control socket in ~/.gunicorn
+control_socket_disable = True
 
 
 def on_starting(server):  # noqa: ANN001, ANN201 - gunicorn hook
