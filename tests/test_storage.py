@@ -5,6 +5,7 @@ from datetime import datetime
 import pandas as pd
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from analytics.errors import InvalidParameterError
 from analytics.events import validate_event
@@ -72,7 +73,7 @@ def test_failed_batch_leaves_nothing(engine):
     good = ev("ok1")
     bad = ev("bad")
     bad.session_id = None  # violates NOT NULL inside the insert
-    with pytest.raises(Exception):
+    with pytest.raises(IntegrityError):
         write_events(engine, [good, bad])
     assert count(engine, analytics_events) == 0
     assert count(engine, event_keys) == 0

@@ -94,6 +94,7 @@ def generate(
     seed: int = 7,
     end: datetime | None = None,
     config: DemoConfig | None = None,
+    experiments: bool = True,
 ) -> DemoData:
     """Simulate ``sessions`` calculator sessions over the ``days`` days before ``end``.
 
@@ -105,6 +106,9 @@ def generate(
         End of the period (naive UTC); default: today's midnight UTC, so reruns on the same day are identical.
     config:
         The rates (:class:`DemoConfig`); default: the documented defaults.
+    experiments:
+        Run the demo A/B tests (:mod:`analytics.demo.experiments`), which tilt offers and click rates by their
+        known effects; ``False`` leaves the base rates untouched.
     """
     if days < 1:
         raise InvalidParameterError("days", f"'days' must be at least 1 (got {days})")
@@ -118,8 +122,7 @@ def generate(
 
     # --- visitors and sessions -------------------------------------------------------------------------------
     is_return = rng.random(n) < cfg.return_visit_share
-    n_first = int((~is_return).sum()) or 1
-    is_return[0] = False
+    is_return[0] = False  # somebody has to visit first
     first_idx = np.flatnonzero(~is_return)
     visitor = np.empty(n, dtype=np.int64)
     visitor[first_idx] = np.arange(len(first_idx))
@@ -133,10 +136,9 @@ def generate(
     remaining = (np.datetime64(end) - base) / _S
     gap = np.where(gap < remaining, gap, rng.random(len(ret_idx)) * remaining)
     t0[ret_idx] = base + (gap * 1e6).astype("int64").astype("timedelta64[us]")
-    n_visitors = n_first
+    n_visitors = len(first_idx)
 
     v_country = _pick(rng, n_visitors, [c[1] for c in cfg.countries])
-    v_region = np.array([cfg.countries[c][2][i % len(cfg.countries[c][2])] for i, c in enumerate(v_country)])
     v_region_pick = rng.integers(0, 6, n_visitors)
     v_region = np.array(
         [cfg.countries[c][2][r % len(cfg.countries[c][2])] for c, r in zip(v_country, v_region_pick, strict=True)]
@@ -211,7 +213,7 @@ def generate(
         from analytics.demo import experiments as _experiments  # written with the A/B testing framework
     except ImportError:  # pragma: no cover - before that module exists
         _experiments = None
-    if _experiments is not None:
+    if _experiments is not None and experiments:
         ab_tests, ab_assignments = _experiments.simulate(sess, np.random.default_rng([seed, 1]), start, end)
     u_click = rng.random(n)
     clicked = viewed & (u_click < p_click * sess["click_multiplier"].to_numpy())
@@ -326,7 +328,8 @@ def generate(
     events = events[events["timestamp"] < np.datetime64(end)]
     # Events before the identifying moment of their session stay anonymous.
     anon = events["ident_time"].isna() | (events["timestamp"] < events["ident_time"])
-    events.loc[anon & events["session_id"].str.startswith("s"), "user_id"] = None
+    calculator_session = events["session_id"].str.match(r"^s\d")
+    events.loc[anon & calculator_session, "user_id"] = None
     events = events.sort_values(["timestamp", "session_id"], kind="stable").reset_index(drop=True)
     out = pd.DataFrame(
         {
@@ -407,8 +410,10 @@ def _server_events(rng, cfg, sess, lead, consent, t_lead, end, seed, n) -> list[
         m_k = renewals >= kk
         t_k = subs["t"].to_numpy()[m_k] + kk * days
         keep = t_k < end
-        rows_t.append(t_k[keep]); rows_u.append(subs["user_id"].to_numpy()[m_k][keep])
-        rows_p.append(subs["plan"].to_numpy()[m_k][keep]); rows_a.append(subs["price"].to_numpy()[m_k][keep])
+        rows_t.append(t_k[keep])
+        rows_u.append(subs["user_id"].to_numpy()[m_k][keep])
+        rows_p.append(subs["plan"].to_numpy()[m_k][keep])
+        rows_a.append(subs["price"].to_numpy()[m_k][keep])
         rows_k.append(np.full(keep.sum(), kk))
     if rows_t:
         u = np.concatenate(rows_u)

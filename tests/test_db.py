@@ -1,0 +1,48 @@
+"""Database URLs and engines."""
+
+import pytest
+from sqlalchemy import text
+
+from analytics import db
+from analytics.errors import ConfigError
+
+
+def test_default_is_embedded_sqlite(monkeypatch):
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    assert db.database_url() == f"sqlite:///{db.PROJECT_ROOT / 'data' / 'analytics.db'}"
+
+
+def test_postgres_urls_use_psycopg3(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@h/db")
+    assert db.database_url() == "postgresql+psycopg://u@h/db"
+
+
+def test_read_replica(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@primary/db")
+    monkeypatch.delenv("ANALYTICS_READ_DATABASE_URL", raising=False)
+    assert db.read_database_url() == "postgresql+psycopg://u@primary/db"
+    monkeypatch.setenv("ANALYTICS_READ_DATABASE_URL", "postgres://u@replica/db")
+    assert db.read_database_url() == "postgresql+psycopg://u@replica/db"
+
+
+def test_unsupported_url():
+    with pytest.raises(ConfigError) as info:
+        db.get_engine("mysql://root@localhost/x")
+    assert str(info.value) == "'DATABASE_URL' must be a sqlite:// or postgresql:// URL (got mysql://root@localhost/x)"
+
+
+def test_sqlite_is_durable(tmp_path):
+    engine = db.get_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    with engine.connect() as c:
+        assert c.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert c.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL
+    assert db.get_engine(f"sqlite:///{tmp_path / 'x.db'}") is engine
+
+
+def test_upgrade_is_idempotent(engine):
+    from alembic.script import ScriptDirectory
+
+    db.upgrade(engine)
+    head = ScriptDirectory(str(db.PROJECT_ROOT / "migrations")).get_current_head()
+    with engine.connect() as c:
+        assert c.execute(text("SELECT version_num FROM alembic_version")).scalar() == head
