@@ -25,6 +25,8 @@ __all__ = [
     "AICalculatorDashboard",
     "ai_calculator_dashboard",
     "conversion_rates",
+    "conversion_reading",
+    "funnel_reading",
     "conversions_by_demographics",
     "geographic_distribution",
     "popular_content",
@@ -297,3 +299,39 @@ class AICalculatorDashboard:
 
 #: The seed's module-level object (``from analytics import ai_calculator_dashboard``).
 ai_calculator_dashboard = AICalculatorDashboard()
+
+
+def funnel_reading(table: pd.DataFrame) -> str:
+    """One sentence on a funnel table: overall conversion and the step losing the largest share of people."""
+    t = table[table["step"] > 0].dropna(subset=["drop_off_rate"])
+    if t.empty:
+        return "Nobody entered the funnel in this period."
+    if "breakdown" in table.columns:
+        first = table[table["step"] == 0]["count"].sum()
+        last = table[table["step"] == table["step"].max()]["count"].sum()
+        worst = t.groupby("step_name", sort=False)[["drop_off", "count"]].sum()
+        worst_rate = worst["drop_off"] / (worst["drop_off"] + worst["count"])
+        name, rate = worst_rate.idxmax(), float(worst_rate.max())
+    else:
+        first, last = int(table["count"].iloc[0]), int(table["count"].iloc[-1])
+        row = t.loc[t["drop_off_rate"].idxmax()]
+        name, rate = row["step_name"], float(row["drop_off_rate"])
+    return (
+        f"{last:,} of {first:,} people ({last / first:.1%}) went from the first to the last step; the largest "
+        f"drop-off is at '{name}', where {rate:.1%} of those reaching the previous step stop."
+    )
+
+
+def conversion_reading(table: pd.DataFrame, by: str) -> str:
+    """One sentence comparing the highest and lowest conversion rates and whether their intervals overlap."""
+    t = table.dropna(subset=["conversion_rate"])
+    if len(t) < 2:
+        return "Fewer than two groups with assessments: nothing to compare."
+    hi, lo = t.loc[t["conversion_rate"].idxmax()], t.loc[t["conversion_rate"].idxmin()]
+    overlap = hi["ci_low"] <= lo["ci_high"]
+    return (
+        f"Highest conversion: {by} = {hi[by]} at {hi['conversion_rate']:.1%} "
+        f"({hi['converted']}/{hi['assessed']}); lowest: {lo[by]} at {lo['conversion_rate']:.1%} "
+        f"({lo['converted']}/{lo['assessed']}). The 95 % intervals "
+        + ("overlap, so the difference may be noise." if overlap else "do not overlap.")
+    )

@@ -178,3 +178,41 @@ def test_invalid_dimension(data):
         conversion_rates(data, START, END, by="shoe_size")
     assert str(info.value).startswith("'by' must be one or more of risk_level, age_range")
     assert str(info.value).endswith("(got 'shoe_size')")
+
+
+def test_readings_are_plain_sentences(data):
+    t = calculator_funnel(data, START, END).table
+    from analytics.dashboard import conversion_reading, funnel_reading
+
+    assert funnel_reading(t) == (
+        "1 of 2 people (50.0%) went from the first to the last step; the largest drop-off "
+        "is at 'Step 1 completed', where 50.0% of those reaching the previous step stop."
+    )
+    conv = conversion_rates(data, START, END)
+    assert conversion_reading(conv, "risk_level") == (
+        "Highest conversion: risk_level = low at 100.0% (1/1); lowest: high at 33.3% (1/3). "
+        "The 95 % intervals overlap, so the difference may be noise."
+    )
+
+
+@pytest.mark.parametrize("name", ["funnel", "conversions"])
+def test_notebooks_run_under_papermill(sqlite_engine, tmp_path, name):
+    import json
+    from pathlib import Path
+
+    from analytics.demo import generate, insert_demo
+    from analytics.notebook_runner import run_notebook
+
+    with sqlite_engine.begin() as conn:
+        insert_demo(conn, generate(days=30, sessions=400, seed=3, end=datetime(2026, 11, 23)))
+    url = sqlite_engine.url.render_as_string(hide_password=False)
+    nb = Path(__file__).resolve().parents[1] / "notebooks" / f"{name}.ipynb"
+    source = json.loads(nb.read_text())
+    assert all(not c.get("outputs") for c in source["cells"] if c["cell_type"] == "code")
+    assert any("parameters" in c["metadata"].get("tags", []) for c in source["cells"])
+    run = run_notebook(
+        nb, tmp_path, {"database_url": url, "start_date": "2026-10-24", "end_date": "2026-11-23"}
+    )
+    assert run.error is None
+    html = run.html_path.read_text()
+    assert "plotly" in html and "def " not in "".join("".join(c["source"]) for c in source["cells"])
