@@ -9,6 +9,7 @@ from analytics.ltv._mle import FitDiagnostics
 from analytics.ltv.bgnbd import BetaGeoModel
 from analytics.ltv.cdnow import cdnow_dir, load_cdnow_transactions
 from analytics.ltv.gamma_gamma import GammaGammaModel
+from analytics.ltv.historical import ltv_by_segment, segment_ltv_table
 from analytics.ltv.holdout import HoldoutCheck, customer_lifetime_value, holdout_check
 from analytics.ltv.summary import (
     MONTH_DAYS,
@@ -31,6 +32,8 @@ __all__ = [
     "customer_lifetime_value",
     "holdout_check",
     "load_cdnow_transactions",
+    "ltv_by_segment",
+    "segment_ltv_table",
     "summary_from_transactions",
     "survival_ltv",
 ]
