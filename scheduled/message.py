@@ -105,7 +105,7 @@ def _body(
     kpis = [(p, block) for p in parts if p.digest for block in p.digest.kpi_html]
     if kpis:
         out.append('<h2 style="font-size:18px">Key figures</h2>')
-        out += [f'<div class="kpis" style="margin:6px 0">{block}</div>' for _, block in kpis]
+        out += [f'<div class="kpis" style="margin:6px 0;overflow-x:auto">{block}</div>' for _, block in kpis]
     for part in parts:
         colour = _STATUS_COLOUR.get(part.status, "#1f2328")
         heading = part.digest.title if part.digest else part.name
@@ -117,7 +117,9 @@ def _body(
         if part.digest is None:
             out.append(f"<p>{html.escape(part.error or 'no output')}</p>")
             continue
-        out += part.digest.table_html
+        out += [
+            f'<div style="overflow-x:auto;margin:6px 0">{block}</div>' for block in part.digest.table_html
+        ]
         out += [_figure_block(fig, images, with_images) for fig in part.digest.figures]
     if note:
         out.append(f'<p style="color:#9a6700">{html.escape(note)}</p>')

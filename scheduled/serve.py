@@ -23,7 +23,11 @@ log = logging.getLogger(__name__)
 
 
 def _job_loop(
-    job: Job, run: Callable[[Job, datetime], object], stop: threading.Event, now: Callable[[], datetime]
+    job: Job,
+    run: Callable[[Job, datetime], object],
+    stop: threading.Event,
+    now: Callable[[], datetime],
+    sleep: Callable[[float], object],
 ) -> None:
     after = now()
     while not stop.is_set():
@@ -33,7 +37,7 @@ def _job_loop(
             remaining = (fire - now()).total_seconds()
             if remaining <= 0:
                 break
-            stop.wait(min(remaining, 60.0))  # re-check the clock at least every minute (suspend, NTP steps)
+            sleep(min(remaining, 60.0))  # re-check the clock at least every minute (suspend, NTP steps)
         if stop.is_set():
             return
         try:
@@ -50,6 +54,7 @@ def serve(
     jobs: list[str] | None = None,
     stop: threading.Event | None = None,
     now: Callable[[], datetime] | None = None,
+    sleep: Callable[[float], object] | None = None,
 ) -> None:
     """Block, firing ``run(job, fire_time)`` for each selected job, until ``stop`` is set.
 
@@ -65,12 +70,19 @@ def serve(
         Set it to make every thread return after its current run.
     now:
         Clock (default: ``datetime.now(UTC)``); injectable for tests.
+    sleep:
+        Waits that many seconds or until ``stop`` is set (default: ``stop.wait``); injectable for tests.
     """
     stop = stop or threading.Event()
     clock = now or (lambda: datetime.now(UTC))
     selected = [schedule.job(name) for name in jobs] if jobs else list(schedule.jobs.values())
     threads = [
-        threading.Thread(target=_job_loop, args=(job, run, stop, clock), name=f"job-{job.name}", daemon=True)
+        threading.Thread(
+            target=_job_loop,
+            args=(job, run, stop, clock, sleep or stop.wait),
+            name=f"job-{job.name}",
+            daemon=True,
+        )
         for job in selected
     ]
     for thread in threads:
