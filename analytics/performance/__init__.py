@@ -17,6 +17,7 @@ from analytics.performance.metrics import Metrics, get_metrics, set_metrics
 from analytics.performance.monitor import PerformanceMonitor, ai_calculator_performance
 from analytics.performance.names import METRICS, PREFIX, MetricSpec, metric_component
 from analytics.performance.sampler import SystemSample, SystemSampler
+from analytics.performance.series import error_rate_series, event_count_series, latency_series
 from analytics.performance.stats import LatencyStats, Quantile, Rate, latency_stats, wilson_rate
 from analytics.performance.summary import PerformanceSummary, build_summary
 from analytics.performance.timings import TimingRecord, TimingStore
@@ -40,7 +41,10 @@ __all__ = [
     "emit_api_request",
     "emit_conversion_rate",
     "emit_event_metrics",
+    "error_rate_series",
+    "event_count_series",
     "get_metrics",
+    "latency_series",
     "latency_stats",
     "metric_component",
     "set_metrics",

@@ -16,6 +16,7 @@ from analytics.performance.emit import emit_api_request
 from analytics.performance.metrics import Metrics, get_metrics
 from analytics.performance.names import metric_component
 from analytics.performance.sampler import SystemSampler
+from analytics.performance.stats import LatencyStats, latency_stats
 from analytics.performance.summary import PerformanceSummary, build_summary
 from analytics.performance.timings import TimingRecord, TimingStore
 
@@ -130,6 +131,14 @@ class PerformanceMonitor:
         emit_api_request(route, method, status, duration_ms, self.metrics)
         self._keep("api", f"{method.upper()} {route}", float(duration_ms), int(status) < 500)
 
+    def query_stats(self, since: float = float("-inf"), confidence: float = 0.95) -> dict[str, LatencyStats]:
+        """Kept database query timings (epoch ``at >= since``) per query name, slowest p95 first."""
+        by_name: dict[str, list[float]] = {}
+        for r in self.timings.select("db_query", since):
+            by_name.setdefault(r.name, []).append(r.ms)
+        stats = {k: latency_stats(v, confidence) for k, v in by_name.items()}
+        return dict(sorted(stats.items(), key=lambda kv: -kv[1].p95.value))
+
     def get_performance_summary(self, hours: float = 24, engine: Engine | None = None,
                                 now: datetime | None = None, confidence: float = 0.95) -> PerformanceSummary:
         """Summary of the last ``hours``: see :func:`analytics.performance.summary.build_summary`.
@@ -142,7 +151,8 @@ class PerformanceMonitor:
             from analytics.db import get_read_engine
 
             engine = get_read_engine()
-        return build_summary(self.timings, engine, hours, now, self.slow_query_ms, confidence)
+        return build_summary(self.timings, engine, hours, now, self.slow_query_ms, confidence,
+                             self.track_database_query)
 
 
 #: The seed's process-wide monitor: ``from analytics import ai_calculator_performance``.

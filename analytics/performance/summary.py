@@ -15,6 +15,8 @@ workers) reach Grafana through statsd instead.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,6 +31,7 @@ from analytics.schema import analytics_events as _ev
 
 __all__ = ["PerformanceSummary", "build_summary"]
 
+_Tracker = Callable[[str], AbstractContextManager]
 _EMAIL_TYPES = ("email_sent", "email_delivered", "email_opened", "email_bounced")
 _PAYMENT_TYPES = ("payment_succeeded", "payment_failed")
 
@@ -72,23 +75,28 @@ def _rate(num: int, den: int, what: str, notes: list[str], confidence: float) ->
     return wilson_rate(num, den, confidence)
 
 
-def _event_part(engine: Engine, start: datetime, end: datetime, confidence: float, notes: list[str]) -> dict:
+def _event_part(engine: Engine, start: datetime, end: datetime, confidence: float, notes: list[str],
+                track: _Tracker) -> dict:
     window = and_(_ev.c.timestamp >= start, _ev.c.timestamp < end)
     empty = latency_stats([], confidence)
     with engine.connect() as conn:
-        counts = dict(conn.execute(
-            select(_ev.c.event_type, func.count()).where(window).group_by(_ev.c.event_type)).all())
-        sessions, error_sessions = conn.execute(select(
-            func.count(distinct(_ev.c.session_id)),
-            func.count(distinct(_ev.c.session_id)).filter(_ev.c.event_type == "client_error"),
-        ).where(window)).one()
-        page = event_latency(conn, ("page_load_timing",), "load_time_ms", start, end, confidence=confidence)
+        with track("summary.event_counts"):
+            counts = dict(conn.execute(
+                select(_ev.c.event_type, func.count()).where(window).group_by(_ev.c.event_type)).all())
+        with track("summary.client_error_sessions"):
+            sessions, error_sessions = conn.execute(select(
+                func.count(distinct(_ev.c.session_id)),
+                func.count(distinct(_ev.c.session_id)).filter(_ev.c.event_type == "client_error"),
+            ).where(window)).one()
+        with track("summary.page_load_quantiles"):
+            page = event_latency(conn, ("page_load_timing",), "load_time_ms", start, end, confidence=confidence)
         step_key = _ev.c.event_data["step"].as_integer()
-        steps = event_latency(conn, ("step_load_timing",), "load_time_ms", start, end, group=step_key,
-                              confidence=confidence)
-        outcome = _ev.c.event_type
-        proc = event_latency(conn, _PAYMENT_TYPES, "processing_time_ms", start, end, group=outcome,
-                             confidence=confidence)
+        with track("summary.step_load_quantiles"):
+            steps = event_latency(conn, ("step_load_timing",), "load_time_ms", start, end, group=step_key,
+                                  confidence=confidence)
+        with track("summary.payment_quantiles"):
+            proc = event_latency(conn, _PAYMENT_TYPES, "processing_time_ms", start, end, group=_ev.c.event_type,
+                                 confidence=confidence)
     counts = {k: int(v) for k, v in counts.items()}
     c = {t: counts.get(t, 0) for t in _EMAIL_TYPES + _PAYMENT_TYPES}
     email = {
@@ -126,8 +134,13 @@ def _kept_part(store: TimingStore, start: float, end: float, slow_query_ms: floa
     }
 
 
+def _untracked(name: str) -> AbstractContextManager:
+    return nullcontext()
+
+
 def build_summary(store: TimingStore, engine: Engine | None, hours: float = 24, now: datetime | None = None,
-                  slow_query_ms: float = 1000.0, confidence: float = 0.95) -> PerformanceSummary:
+                  slow_query_ms: float = 1000.0, confidence: float = 0.95,
+                  track: _Tracker = _untracked) -> PerformanceSummary:
     """Combine the kept timings of ``store`` with the events of ``engine`` over the last ``hours``.
 
     Parameters
@@ -140,6 +153,10 @@ def build_summary(store: TimingStore, engine: Engine | None, hours: float = 24, 
         Window length, > 0; the window is ``[now - hours, now)``.
     now:
         End of the window (aware, or naive UTC); default the current time.
+    track:
+        ``track(name)`` context manager timing each of the summary's own SQL queries (the monitor passes its
+        :meth:`~PerformanceMonitor.track_database_query`, so the summary's queries show up as
+        ``summary.*`` query timings of later summaries).
 
     Raises
     ------
@@ -154,6 +171,8 @@ def build_summary(store: TimingStore, engine: Engine | None, hours: float = 24, 
     start = end - timedelta(hours=hours)
     notes: list[str] = []
     epoch = datetime(1970, 1, 1)
+    if engine is not None:
+        events = _event_part(engine, start, end, confidence, notes, track)
     kept = _kept_part(store, (start - epoch).total_seconds(), (end - epoch).total_seconds(), slow_query_ms,
                       confidence)
     if store.dropped:
@@ -165,6 +184,4 @@ def build_summary(store: TimingStore, engine: Engine | None, hours: float = 24, 
         events = {"page_load": latency_stats([], confidence), "step_load": {},
                   "client_error_rate": empty_rate, "email": {}, "payment_success_rate": empty_rate,
                   "payment_processing": {}, "counts": {}}
-    else:
-        events = _event_part(engine, start, end, confidence, notes)
     return PerformanceSummary(start=start, end=end, notes=notes, **kept, **events)
