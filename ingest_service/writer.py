@@ -227,7 +227,7 @@ class GroupWriter:
             self._mark_down(exc)
             _finish(jobs, error=DatabaseUnavailable(_describe(exc)))
             return
-        except (DBAPIError, StatementError, ValueError, TypeError) as exc:
+        except (DBAPIError, StatementError, ValueError, TypeError, ArithmeticError) as exc:
             if len(jobs) > 1:
                 for job in jobs:  # isolate the offending job: one transaction each
                     self._write([job])
