@@ -79,18 +79,18 @@ def test_over_budget_message_drops_the_attachment_then_the_images(tmp_path):
         attachment=attachment,
     )
     full = len(compose_email(**kwargs).as_bytes())
-    no_attachment = compose_email(**kwargs, max_bytes=full - 1)
+    no_attachment = compose_email(**kwargs, max_bytes=full - 1000)
     assert "application/zip" not in [p.get_content_type() for p in no_attachment.walk()]
     assert (
         "The interactive report (0.2 MB) is too large for e-mail"
         in no_attachment.get_body(("html",)).get_content()
     )
     size = len(no_attachment.as_bytes())
-    no_images = compose_email(**kwargs, max_bytes=size - 1)
+    no_images = compose_email(**kwargs, max_bytes=size - 1000)
     body = no_images.get_body(("html",)).get_content()
     assert "image/png" not in [p.get_content_type() for p in no_images.walk()]
     assert "<b>Bars</b> (data)" in body and "Charts are shown as tables" in body
-    assert len(no_images.as_bytes()) <= size - 1
+    assert len(no_images.as_bytes()) <= size - 1000
 
 
 def test_smtp_settings_from_environment():
