@@ -107,7 +107,7 @@ def _markov_cents(t: pd.DataFrame, c: pd.DataFrame, channels: list[str], total: 
         cut = first_conv.get(person)
         seq = g["channel"].tolist() if cut is None else g.loc[g["timestamp"] <= cut, "channel"].tolist()
         paths.append((seq or [DIRECT], cut is not None))
-    for person in first_conv.index.difference(t["person_id"].unique()):
+    for _ in first_conv.index.difference(t["person_id"].unique()):
         paths.append(([DIRECT], True))
     effects, _ = markov_removal_effects(paths)
     weights = [max(effects.get(ch, 0.0), 0.0) for ch in channels]

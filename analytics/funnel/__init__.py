@@ -4,8 +4,8 @@ See ``docs/dashboard.md`` and ``analytics-semantics.md`` (rules 1–11).
 """
 
 from analytics.funnel._api import funnel
-from analytics.funnel._result import FunnelResult
 from analytics.funnel._frame import from_storage
+from analytics.funnel._result import FunnelResult
 from analytics.funnel._spec import DEFAULT_WINDOW, Exclusion, Step
 from analytics.funnel.calculator import BREAKDOWNS, calculator_funnel, calculator_steps
 
