@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import Engine, and_, distinct, func, select
 
 from analytics.errors import InvalidParameterError
@@ -59,6 +60,23 @@ class PerformanceSummary:
     payment_processing: dict[str, LatencyStats]
     counts: dict[str, int]
     notes: list[str] = field(default_factory=list)
+
+    def headline(self) -> pd.DataFrame:
+        """One row per headline figure: ``figure, value, ci_low, ci_high, n, unit, note`` (95 % intervals)."""
+        rows = []
+        for label, s in (("page load p50", self.page_load), ("page load p95", self.page_load),
+                         ("page load p99", self.page_load), ("calculator load p95 (this process)",
+                                                             self.calculator_load),
+                         ("API response p95 (this process)", self.api_response)):
+            q = getattr(s, label.split()[2] if label.startswith("page") else "p95")
+            rows.append((label, q.value if q else None, q.ci_low if q else None, q.ci_high if q else None,
+                         s.count, "ms", s.reason))
+        rates = {"client error rate (sessions)": self.client_error_rate, "API error rate": self.api_error_rate,
+                 "payment success rate": self.payment_success_rate,
+                 **{f"email {k.replace('_', ' ')}": v for k, v in self.email.items()}}
+        for label, r in rates.items():
+            rows.append((label, r.value, r.ci_low, r.ci_high, r.denominator, "share", r.reason))
+        return pd.DataFrame(rows, columns=["figure", "value", "ci_low", "ci_high", "n", "unit", "note"])
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (datetimes as ISO strings)."""
