@@ -373,3 +373,41 @@ def test_job_exceeding_its_timeout_is_stopped(tmp_path, schedule):
         for p in psutil.Process().children(recursive=True)
         if p.is_running() and p.status() != psutil.STATUS_ZOMBIE
     ]
+
+
+@pytest.mark.slow
+def test_shipped_weekly_job_on_demo_data_draws_every_chart(tmp_path, demo_engine):
+    """The real weekly notebooks that exist so far, on the demo data set, each chart drawn in the report."""
+    import dataclasses
+
+    from scheduled import DEFAULT_SCHEDULE
+
+    schedule = load_schedule(DEFAULT_SCHEDULE)
+    weekly = schedule.job("weekly")
+    present = tuple(nb for nb in weekly.notebooks if nb.path.exists())
+    if not present:
+        pytest.skip("none of the weekly notebooks exists yet")
+    job = dataclasses.replace(weekly, notebooks=present, recipients=("team@example.com",))
+    record = run_job(
+        job,
+        sender=schedule.sender,
+        run_date=RUN_DATE,
+        reports_dir=tmp_path,
+        database_url=str(demo_engine.url),
+        env={},
+    )
+    assert [(nb["name"], nb["status"]) for nb in record.notebooks] == [(nb.name, "ok") for nb in present]
+    run_dir = tmp_path / "weekly" / LABEL
+    msg = email.message_from_bytes((run_dir / "email.eml").read_bytes(), policy=policy.default)
+    images = [p for p in msg.walk() if p.get_content_type() == "image/png"]
+    figures = sum(
+        1
+        for nb in present
+        for cell in nbformat.read(run_dir / f"{nb.name}.ipynb", as_version=4).cells
+        for out in cell.get("outputs", [])
+        if "application/vnd.plotly.v1+json" in out.get("data", {})
+    )
+    assert figures > 0
+    assert count_rendered_figures((run_dir / "report.html").read_text()) == figures
+    assert len(images) + msg.get_body(("html",)).get_content().count("(data)</p>") == figures
+    assert len((run_dir / "email.eml").read_bytes()) < 10_000_000
