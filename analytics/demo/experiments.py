@@ -5,7 +5,8 @@ hashing. Each tilts the demo's upgrade-click probability by a known multiplier (
 so the notebook must recover these relative effects on the ``conversion`` metric:
 
 * ``demo-pricing-offers`` (unit user): control 1.00, premium 0.80, pro 0.65; also sets the offer's plan and
-  price, so revenue per unit changes by price × clicks. Coverage 50 %.
+  price, so revenue per unit changes by price × clicks. Coverage 50 %. Primary metric revenue per unit (as
+  :meth:`ABTesting.create_conversion_offer_test` sets), so the conversion drop alone does not stop it.
 * ``demo-risk-algorithm`` (unit session): v1_rules 1.00, v2_ml 1.00 — no effect (an A/A-like test).
 * ``demo-personalization`` (unit user): control 1.00, industry 1.30 (+30 %).
 * ``demo-urgency-messaging`` (unit session): control 1.00, soft 1.15, strong 0.90; two phases, 80/10/10 for
@@ -54,10 +55,10 @@ def _configs(start: datetime, end: datetime) -> list[ExperimentConfig]:
     s = iso(start)
     switch = iso(start + (end - start) / 5)
 
-    def cfg(test_id, name, ttype, variants, unit, exposure, phases, guard=("revenue",)):
+    def cfg(test_id, name, ttype, variants, unit, exposure, phases, guard=("revenue",), primary="conversion"):
         return ExperimentConfig(
             test_id=test_id, name=name, test_type=ttype, variants=tuple(variants), unit=unit,
-            primary_metric="conversion", guardrail_metrics=guard, exposure_event=exposure, seed=test_id,
+            primary_metric=primary, guardrail_metrics=guard, exposure_event=exposure, seed=test_id,
             phases=phases, status="running", started_at=s,
         )  # fmt: skip
 
@@ -68,7 +69,7 @@ def _configs(start: datetime, end: datetime) -> list[ExperimentConfig]:
                 _OFFERS, _OFFERS.values(),
                 [("basic",), ("basic", "advanced"), ("basic", "advanced", "priority")], strict=True)],
             "user", "conversion_offer_viewed", (Phase(0, third, 0.5, s),),
-            ("revenue", "revenue_per_session")),
+            ("revenue_per_session",), "revenue"),
         cfg("demo-risk-algorithm", "Risk Algorithm v2", "risk_algorithm",
             [Variant("v1_rules", 0.5, RiskAlgorithmConfig("rules", "1")),
              Variant("v2_ml", 0.5, RiskAlgorithmConfig("gradient_boosting", "2"))],

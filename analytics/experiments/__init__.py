@@ -48,6 +48,7 @@ from analytics.experiments._store import (
     start_test,
     stop_test,
 )
+from analytics.experiments._tables import decisions_frame, results_frame, srm_frame
 
 __all__ = [
     *_stats_all,
@@ -82,6 +83,9 @@ __all__ = [
     "set_weights",
     "start_test",
     "stop_test",
+    "decisions_frame",
+    "results_frame",
+    "srm_frame",
     "Assigner",
     "Assignment",
     "assign",

@@ -114,15 +114,19 @@ def experiment_sums(
             if m.kind == "ratio":
                 d = func.sum(case((and_(ev.c.event_type == m.denominator_event, after), 1), else_=0))
                 cols.append(func.coalesce(d, 0).label(f"{m.name}__d"))
+        day = _day(a.c.first_exposure_at, dialect).label("day")
+        # Units without any metric event add nothing to the sums, so the per-unit values come from an inner
+        # join (which both SQLite and PostgreSQL drive from the events, probing the assignments' primary key),
+        # and the unit counts from the assignments alone.
         per_unit = (
-            select(a.c.unit_id, a.c.variant, a.c.phase, _day(a.c.first_exposure_at, dialect).label("day"))
+            select(a.c.unit_id, a.c.variant, a.c.phase, day)
             .add_columns(*cols)
-            .select_from(a.outerjoin(ev, ev.c.unit_id == a.c.unit_id))
+            .select_from(ev.join(a, and_(a.c.test_id == cfg.test_id, a.c.unit_id == ev.c.unit_id)))
             .where(*a_conds)
             .group_by(a.c.unit_id, a.c.variant, a.c.phase, a.c.first_exposure_at)
             .subquery()
         )
-        agg = [func.count().label("n")]
+        agg = []
         for m in ms:
             y, x = per_unit.c[f"{m.name}__y"], per_unit.c[f"{m.name}__x"]
             agg += [
@@ -141,16 +145,18 @@ def experiment_sums(
                 ]
             else:
                 agg += [literal(0.0).label(f"{m.name}__{f}") for f in ("sd", "sdd", "syd")]
-        q = select(per_unit.c.variant, per_unit.c.phase, per_unit.c.day, *agg).group_by(
-            per_unit.c.variant, per_unit.c.phase, per_unit.c.day
-        )
-        df = pd.DataFrame(conn.execute(q).mappings().all())
+        keys = [per_unit.c.variant, per_unit.c.phase, per_unit.c.day]
+        sums = pd.DataFrame(conn.execute(select(*keys, *agg).group_by(*keys)).mappings().all())
+        counts_q = select(a.c.variant, a.c.phase, day, func.count().label("n")).where(*a_conds)
+        counts = pd.DataFrame(conn.execute(counts_q.group_by(a.c.variant, a.c.phase, day)).mappings().all())
     finally:
         if conn_ctx is not None:
             conn_ctx.__exit__(None, None, None)
     columns = ["variant", "phase", "day", "n"] + [f"{m.name}__{f}" for m in ms for f in SUM_FIELDS]
-    if df.empty:
+    if counts.empty:
         return pd.DataFrame(columns=columns)
+    df = counts.merge(sums, on=["variant", "phase", "day"], how="left") if len(sums) else counts
+    df = df.reindex(columns=columns).fillna({c: 0.0 for c in columns[4:]})
     df["day"] = pd.to_datetime(df["day"].astype(str)).dt.date
     for c in columns[3:]:
         df[c] = df[c].astype(float)
