@@ -75,7 +75,7 @@ def _load_events(engine, n_events: int, persons: int, seed: int = 3) -> None:  #
             first_day = (person * 7919) % 120  # each person's first week, spread over 17 weeks
             day = first_day + rng.geometric(0.15, k) - 1
             ts = [
-                start + timedelta(days=int(d), seconds=int(s)) for d, s in zip(day, rng.integers(0, 86400, k))
+                start + timedelta(days=int(d), seconds=int(s)) for d, s in zip(day, rng.integers(0, 86400, k), strict=True)
             ]
             buf = io.StringIO()
             for i in range(k):
