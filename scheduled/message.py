@@ -22,6 +22,7 @@ import smtplib
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
+from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
@@ -34,6 +35,9 @@ from .digest import NotebookDigest
 __all__ = ["MAX_EMAIL_BYTES", "ReportPart", "compose_email", "send_or_write", "smtp_settings"]
 
 MAX_EMAIL_BYTES = 10_000_000
+#: Long subjects with non-ASCII characters gain a space where the default policy folds them at 78 columns;
+#: RFC 5322 allows 998 per line.
+_POLICY = policy.default.clone(max_line_length=998)
 _STATUS_COLOUR = {"ok": "#1a7f37", "failed": "#cf222e", "timeout": "#cf222e", "missing": "#9a6700"}
 
 
@@ -154,10 +158,10 @@ def compose_email(
             )
         )
     attempts.append((None, False, "Charts are shown as tables to keep this message small."))
-    msg = EmailMessage()
+    msg = EmailMessage(policy=_POLICY)
     for attach, with_images, note in attempts:
         body, images = _body(title, period_text, parts, archive, note, with_images)
-        msg = EmailMessage()
+        msg = EmailMessage(policy=_POLICY)
         msg["Subject"] = subject
         msg["From"] = sender
         msg["To"] = ", ".join(recipients)

@@ -139,3 +139,21 @@ def test_eml_round_trip_keeps_the_body(tmp_path):
     parsed = email.message_from_bytes(msg.as_bytes(), policy=policy.default)
     assert parsed["Subject"] == "W — W1"
     assert "<th>Sessions</th><td>42</td>" in parsed.get_body(("html",)).get_content()
+
+
+def test_long_non_ascii_subject_survives_transport_unchanged():
+    parts = [ReportPart(f"notebook_number_{i}", "failed", 0.0, "x", None) for i in range(6)]
+    msg = compose_email(
+        title="AI Job Impact Calculator — weekly report",
+        period_text="Mon 16 Nov – Sun 22 Nov",
+        parts=parts,
+        sender="a@b.c",
+        recipients=["d@e.f"],
+        archive="/a",
+        attachment=None,
+    )
+    parsed = email.message_from_bytes(msg.as_bytes(), policy=policy.default)
+    assert parsed["Subject"] == (
+        "[FAILED: " + ", ".join(p.name for p in parts) + "] AI Job Impact Calculator — weekly report — "
+        "Mon 16 Nov – Sun 22 Nov"
+    )
