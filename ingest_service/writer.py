@@ -35,6 +35,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 __all__ = ["DatabaseUnavailable", "GroupWriter", "QueueFull", "UnstorableEvents", "WriterUnavailable"]
 
 _log = logging.getLogger(__name__)
+_WAIT_MARGIN = 2.0
 _DOWN_ERRORS = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout, ConnectionError, OSError)
 
 
@@ -84,7 +85,7 @@ class GroupWriter:
     group_max_events:
         Events per transaction at most (a job is never split).
     write_timeout:
-        Seconds :meth:`submit` waits for the commit; also the writer connection's SQLite busy timeout.
+        The writer connection's SQLite busy timeout; :meth:`submit` waits this plus 2 s for the commit.
     db_backoff:
         Seconds to fail fast after the database was found unreachable.
     """
@@ -163,8 +164,9 @@ class GroupWriter:
             The database refused this job's data.
         """
         job = self._enqueue(fn, size, True)
-        if not job.done.wait(self.write_timeout):
-            raise DatabaseUnavailable(f"the commit did not finish within {self.write_timeout:g} s")
+        # the writer gives up on a locked SQLite file after write_timeout; the margin lets its reason through
+        if not job.done.wait(self.write_timeout + _WAIT_MARGIN):
+            raise DatabaseUnavailable(f"the commit did not finish within {self.write_timeout + _WAIT_MARGIN:g} s")
         if job.error is not None:
             raise job.error
         return job.result

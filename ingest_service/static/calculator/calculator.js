@@ -42,7 +42,8 @@
   var tracker = window.AICalcTracker.init(window.AICalcTrackerConfig || {});
   var form = document.getElementById('calculator');
   var app = document.getElementById('app');
-  var testId = app.getAttribute('data-offer-test');
+  var offerTest = app.getAttribute('data-offer-test');
+  var urgencyTest = app.getAttribute('data-urgency-test');
   var startedAt = performance.now();
   var stepShownAt = performance.now();
   var current = 1;
@@ -73,12 +74,12 @@
       li.classList.toggle('done', n < step);
     });
     current = step;
+    stepShownAt = t0;
     document.body.dataset.step = String(step);
     // Measure until the step has been laid out and painted (two animation frames).
     requestAnimationFrame(function () {
       requestAnimationFrame(function () {
-        stepShownAt = performance.now();
-        tracker.trackStepLoad(step, stepShownAt - t0);
+        tracker.trackStepLoad(step, performance.now() - t0);
         var focus = panel(step).querySelector('input, select, button');
         if (focus && step < 4) focus.focus();
       });
@@ -157,33 +158,31 @@
     showStep(4);
   }
 
-  /** The offer for the variant the sidecar assigned; the variant's configuration overrides the defaults. */
+  /**
+   * The offer for the variant the sidecar assigned (answer: {variant, in_test, payload, ...}); the variant's
+   * payload (price, plan, features, as analytics.experiments' OfferConfig) overrides the page's defaults.
+   */
   function offerFor(answer) {
-    var v = answer ? answer.variant : null;
-    var payload = {};
-    var name = v;
-    if (v && typeof v === 'object') {
-      name = v.name || v.key || v.id;
-      payload = v;
-    }
-    var extra = answer && (answer.config || answer.payload || answer.value || answer.variant_config);
-    if (extra && typeof extra === 'object') Object.keys(extra).forEach(function (k) { payload[k] = extra[k]; });
-    var base = OFFERS[name] || OFFERS[payload.plan] || OFFERS.control;
+    var name = answer && typeof answer.variant === 'string' ? answer.variant : 'control';
+    var payload = answer && answer.payload && typeof answer.payload === 'object' ? answer.payload : {};
+    var base = OFFERS[payload.plan] || OFFERS[name] || OFFERS.control;
     var price = Number(payload.price);
     return {
-      testId: (answer && answer.test_id) || testId,
-      variant: name ? String(name) : 'control',
+      testId: (answer && answer.test_id) || offerTest,
+      variant: name,
+      inTest: Boolean(answer && answer.in_test),
       plan: payload.plan || base.plan,
       price: isFinite(price) && price > 0 ? price : base.price,
       title: payload.title || base.title,
-      features: Array.isArray(payload.features) ? payload.features : base.features,
-      urgency: payload.urgency_message !== undefined ? payload.urgency_message
-        : payload.urgency !== undefined ? payload.urgency : base.urgency,
+      features: Array.isArray(payload.features) && payload.features.length ? payload.features : base.features,
+      urgency: base.urgency,
     };
   }
 
-  function fetchVariant() {
-    var url = '/api/analytics/ab-testing/' + encodeURIComponent(testId) + '/variant?session_id=' +
+  /** GET the unit's variant of a test; null when the sidecar cannot answer (the page then shows the control). */
+  function fetchVariant(test) {
+    if (!test) return Promise.resolve(null);
+    var url = '/api/analytics/ab-testing/' + encodeURIComponent(test) + '/variant?session_id=' +
       encodeURIComponent(tracker.sessionId());
     var ctrl = typeof AbortController === 'function' ? new AbortController() : null;
     var timer = setTimeout(function () { if (ctrl) ctrl.abort(); }, 3000);
@@ -194,8 +193,13 @@
   }
 
   function showOffer() {
-    return fetchVariant().then(function (answer) {
-      offer = offerFor(answer);
+    return Promise.all([fetchVariant(offerTest), fetchVariant(urgencyTest)]).then(function (answers) {
+      offer = offerFor(answers[0]);
+      var urgent = answers[1];
+      if (urgent && urgent.in_test && urgent.payload && typeof urgent.payload.message === 'string') {
+        offer.urgency = urgent.payload.message; // the urgency-messaging test's variant
+        offer.urgencyVariant = urgent.variant;
+      }
       $('offer-title').textContent = offer.title;
       $('offer-urgency').textContent = offer.urgency || '';
       $('offer-urgency').hidden = !offer.urgency;
@@ -206,6 +210,7 @@
       var box = $('offer');
       box.dataset.variant = offer.variant;
       box.dataset.plan = offer.plan;
+      box.dataset.inTest = String(offer.inTest);
       box.hidden = false;
       tracker.trackConversionOfferViewed(offer.plan, { price: offer.price, test_id: offer.testId, variant: offer.variant });
     });

@@ -1,0 +1,182 @@
+"""503 with Retry-After when the database is unavailable or the writer's queue is full, and recovery by itself."""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+import threading
+import time
+
+import pytest
+from conftest import TEST_DATABASE_URL, make_database
+from sqlalchemy import func, make_url, select
+
+from analytics.db import _build_engine, upgrade
+from analytics.schema import analytics_events
+from ingest_service.testing import Server, free_port
+
+EVENT = "/api/analytics/event"
+
+
+def opened(event_id: str) -> dict:
+    return {"event_type": "ai_calculator_opened", "session_id": "s", "event_id": event_id}
+
+
+def stored_ids(engine) -> list[str]:
+    with engine.connect() as conn:
+        return sorted(conn.execute(select(analytics_events.c.event_id)).scalars())
+
+
+def wait_for(predicate, timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+class TcpProxy:
+    """A loopback TCP forwarder that can be cut (database "down") and restored on the same port."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = free_port()
+        self._listener: socket.socket | None = None
+        self._conns: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", self.port))
+        s.listen(64)
+        self._listener = s
+        threading.Thread(target=self._accept, args=(s,), daemon=True).start()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            with self._lock:
+                self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def stop(self) -> None:
+        if self._listener is not None:
+            try:  # wakes the thread blocked in accept() (close alone would leave the socket listening)
+                self._listener.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self._listener.close()
+            self._listener = None
+        with self._lock:
+            for c in self._conns:
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                c.close()
+            self._conns.clear()
+
+
+def check_down(srv: Server, event_id: str) -> None:
+    r = srv.request("POST", EVENT, opened(event_id))
+    assert r.status == 503, r
+    assert r.json()["code"] == "database_unavailable"
+    assert int(r.headers["retry-after"]) == 2
+    assert r.json()["description"].startswith("nothing was stored; retry later (")
+    ready = srv.request("GET", "/api/analytics/ready")
+    assert ready.status == 503 and ready.json()["ready"] is False
+    assert ready.json()["reasons"][0].startswith("database unavailable: ")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not TEST_DATABASE_URL, reason="TEST_DATABASE_URL is not set")
+def test_postgres_down_then_recovers(tmp_path):
+    url, cleanup = make_database("postgresql", tmp_path)
+    engine = _build_engine(url)
+    upgrade(engine)
+    real = make_url(url)
+    proxy = TcpProxy((real.host or "127.0.0.1", real.port or 5432))
+    proxy.start()
+    proxied = real.set(port=proxy.port).render_as_string(hide_password=False)
+    try:
+        with Server(proxied, {"INGEST_DB_BACKOFF": "3", "INGEST_RATE_LIMIT": "0"}) as srv:
+            assert srv.request("POST", EVENT, opened("pg-before")).status == 200
+            proxy.stop()  # the database "goes away": open connections cut, new ones refused
+            check_down(srv, "pg-during")
+            health = srv.request("GET", "/api/analytics/health")
+            assert (health.status, health.json()["status"]) == (503, "unhealthy")
+            proxy.start()
+            assert wait_for(lambda: srv.request("POST", EVENT, opened("pg-after")).status == 200)
+            assert srv.request("GET", "/api/analytics/health").status == 200
+            assert srv.request("GET", "/api/analytics/ready").status == 200
+        assert stored_ids(engine) == ["pg-after", "pg-before"]
+    finally:
+        proxy.stop()
+        engine.dispose()
+        cleanup()
+
+
+def test_postgres_closed_port_is_503():
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nothing"
+    with Server(url, {"INGEST_RATE_LIMIT": "0"}) as srv:
+        check_down(srv, "closed-1")
+        assert srv.request("GET", "/api/analytics/health").status == 503
+        # the variant endpoint still answers the control instead of an error
+        r = srv.request("GET", "/api/analytics/ab-testing/t1/variant?user_id=u1")
+        assert (r.status, r.json()["variant"], r.json()["reason"]) == (200, "control", "config_unavailable")
+
+
+@pytest.mark.slow
+def test_sqlite_locked_then_recovers(tmp_path):
+    path = tmp_path / "locked.db"
+    url = f"sqlite:///{path}"
+    engine = _build_engine(url)
+    upgrade(engine)
+    env = {"INGEST_WRITE_TIMEOUT": "0.5", "INGEST_DB_BACKOFF": "3", "INGEST_RATE_LIMIT": "0"}
+    with Server(url, env) as srv:
+        assert srv.request("POST", EVENT, opened("lite-before")).status == 200
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")  # another process holds the write lock: the writer cannot commit
+        try:
+            check_down(srv, "lite-during")
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert wait_for(lambda: srv.request("POST", EVENT, opened("lite-after")).status == 200)
+    assert stored_ids(engine) == ["lite-after", "lite-before"]
+    engine.dispose()
+
+
+def test_queue_full_is_503(tmp_path):
+    url, _ = make_database("sqlite", tmp_path)
+    engine = _build_engine(url)
+    upgrade(engine)
+    with Server(url, {"INGEST_QUEUE_EVENTS": "5", "INGEST_RATE_LIMIT": "0"}) as srv:
+        r = srv.request("POST", EVENT, {"batch": [opened(f"q{i}") for i in range(6)]})
+        assert (r.status, r.json()["code"], r.headers["retry-after"]) == (503, "queue_full", "2")
+        assert r.json()["description"] == (
+            "nothing was stored; retry later (0 events are waiting to be written (limit 5))")
+        assert srv.request("POST", EVENT, {"batch": [opened(f"q{i}") for i in range(5)]}).status == 200
+    assert len(stored_ids(engine)) == 5
+    engine.dispose()
