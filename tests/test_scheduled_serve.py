@@ -67,3 +67,16 @@ def test_cli_reports_unknown_job_and_empty_history(tmp_path, capsys):
     assert capsys.readouterr().err == "error: job 'nope' does not exist\n"
     assert main(["--reports-dir", str(tmp_path), "history"]) == 0
     assert capsys.readouterr().out == "no runs recorded\n"
+
+
+def test_scheduled_never_imports_ingest_service():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, scheduled, scheduled.__main__, scheduled.alerting, scheduled.serve\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'ingest_service'))"
+    )
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
