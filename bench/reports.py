@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import time
 from datetime import datetime, timedelta
@@ -39,6 +40,13 @@ def _database(days: int, sessions: int) -> tuple[str, int]:
     return url, int(events)
 
 
+def _cpu() -> float:
+    return sum(
+        r.ru_utime + r.ru_stime
+        for r in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    )
+
+
 def _case(name: str, days: int, sessions: int, workers: int | None) -> float:
     from scheduled import load_schedule, run_job
 
@@ -47,6 +55,8 @@ def _case(name: str, days: int, sessions: int, workers: int | None) -> float:
     load_s = time.perf_counter() - t0
     schedule = load_schedule()
     reports = OUT / f"run-{name}"
+    cpu0 = _cpu()
+    load0 = os.getloadavg()[0]
     record = run_job(
         schedule.job("weekly"),
         sender=schedule.sender,
@@ -57,6 +67,7 @@ def _case(name: str, days: int, sessions: int, workers: int | None) -> float:
         workers=workers,
         env={},
     )
+    cpu = _cpu() - cpu0
     eml = Path(record.email_file) if record.email_file else None
     print(
         f"\n## {name}: {events:,} events ({days} days, {sessions:,} sessions; load {load_s:.1f} s, not timed)"
@@ -68,6 +79,10 @@ def _case(name: str, days: int, sessions: int, workers: int | None) -> float:
     print(
         f"{'TOTAL (job wall time)':<24} {record.status:<8} {record.duration_s:8.1f}   e-mail {size}, "
         f"workers {workers or len(os.sched_getaffinity(0))}"
+    )
+    print(
+        f"CPU (this process, workers, kernels) {cpu:.1f} s; load average {load0:.1f} before, {os.getloadavg()[0]:.1f} after "
+        "(other processes share the cores: compare CPU, not wall time, across runs)"
     )
     return record.duration_s
 
