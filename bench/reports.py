@@ -96,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--million-sessions",
         type=int,
-        default=200_000,
-        help="sessions that make about a million events (default 200,000)",
+        default=85_000,
+        help="sessions that make about a million events (default 85,000: ≈1.0 M events)",
     )
     p.add_argument("--workers", type=int, default=None)
     args = p.parse_args(argv)
