@@ -8,7 +8,7 @@
  *  - each event gets a UUID `event_id`, an ISO client timestamp and the persistent anonymous session id;
  *  - events are queued in memory and in localStorage (bounded, oldest dropped first) until a 2xx answer
  *    acknowledges them, sent in batches, retried with exponential backoff and jitter while the sidecar is
- *    unreachable (network error, 408, 429, 5xx; Retry-After honoured);
+ *    unreachable (network error, 401/403 misconfiguration, 408, 429, 5xx; Retry-After honoured);
  *  - on page hide the whole queue is also sent with navigator.sendBeacon (text/plain, no preflight) and kept
  *    until a later fetch is acknowledged.
  * Privacy: with `consentMode` nothing is stored or sent before consent (events wait in memory and are sent on
@@ -340,7 +340,10 @@
               return true;
             });
           }
-          if (res.status === 408 || res.status === 429 || res.status >= 500) {
+          // 401/403 mean the sidecar's keys or allowed origins are misconfigured: keep the events (bounded)
+          // and retry, so they arrive once the configuration is fixed.
+          if (res.status === 401 || res.status === 403 || res.status === 408 || res.status === 429 ||
+              res.status >= 500) {
             var ra = res.headers && res.headers.get ? parseFloat(res.headers.get('Retry-After')) : NaN;
             scheduleRetry(isFinite(ra) ? ra : 0);
             return false;

@@ -254,15 +254,17 @@ test('backoff is capped at backoffMax', async () => {
   assert.deepEqual(h.requests.map((r) => r.at - START), [500, 1250, 2750, 5750, 8750, 11750]);
 });
 
-test('503 and 429 honour Retry-After; other 4xx drop the batch without retrying', async () => {
+test('503 and 429 honour Retry-After, 403 is retried; other 4xx drop the batch without retrying', async () => {
   const h = harness();
-  const answers = [response(503, {}, { 'Retry-After': '5' }), response(429, {}, { 'Retry-After': '2' }), response(200)];
+  const answers = [response(503, {}, { 'Retry-After': '5' }), response(429, {}, { 'Retry-After': '2' }),
+    response(403, { title: 'Origin not allowed' }), response(200)];
   h.answer = (n) => answers[n - 1];
   h.tracker.trackStepCompleted(1, 3);
   await h.advance(500);
   await h.advance(5000);
   await h.advance(2000);
-  assert.deepEqual(h.requests.map((r) => r.at - START), [500, 5500, 7500]);
+  await h.advance(3000); // third attempt failed twice before: 0.75 * 1000 * 2^2
+  assert.deepEqual(h.requests.map((r) => r.at - START), [500, 5500, 7500, 10500]);
   assert.deepEqual(h.tracker.queued(), []);
 
   const bad = harness();
