@@ -24,6 +24,7 @@ from analytics.storage import write_events
 from ingest_service import metrics
 from ingest_service.body import parse_json, read_body
 from ingest_service.config import Config
+from ingest_service.ga4 import GA4Forwarder  # issue 10: GA4 Measurement Protocol forwarding
 from ingest_service.ingest import extract_events, validate_request
 from ingest_service.middleware import ApiKeyMiddleware, CorsMiddleware, MetricsMiddleware, RateLimitMiddleware
 from ingest_service.variants import VariantService
@@ -32,6 +33,7 @@ from ingest_service.writer import GroupWriter, UnstorableEvents, WriterUnavailab
 __all__ = ["app", "create_app"]
 
 _log = logging.getLogger(__name__)
+_ga4 = GA4Forwarder.from_env()  # issue 10: None unless GA4_MEASUREMENT_ID and GA4_API_SECRET are set
 _HERE = Path(__file__).resolve().parent
 OPENAPI_PATH = _HERE / "openapi.yaml"
 STATIC_DIR = _HERE / "static"
@@ -84,6 +86,8 @@ class EventResource:
             accepted, duplicates = result.accepted, result.duplicates
             if duplicates == 0:
                 metrics.emit_stored(events)
+                if _ga4 is not None:  # issue 10: forward the stored seed events to GA4 (best effort, async)
+                    _ga4.submit(events)
             else:
                 metrics.incr("ingest.duplicates", count=duplicates)
         for event_type in parsed.rejected_types:
