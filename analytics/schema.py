@@ -37,6 +37,7 @@ __all__ = [
     "event_keys",
     "metadata",
     "report_runs",
+    "sessions",
 ]
 
 metadata = MetaData()
@@ -100,6 +101,19 @@ assessments = Table(
 )
 Index("ix_assessments_created", assessments.c.created_at)
 Index("ix_assessments_session", assessments.c.session_id)
+
+#: One row per session, kept up to date by every write: the session's identified user (the smallest user id seen
+#: on any of its events) and its first/last event times. Identity resolution joins this small table instead of
+#: grouping every event (see :mod:`analytics.identity`).
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("session_id", String(100), primary_key=True),
+    Column("user_id", String(100)),
+    Column("first_seen", DateTime, nullable=False),
+    Column("last_seen", DateTime, nullable=False),
+)
+Index("ix_sessions_user", sessions.c.user_id)
 
 ab_tests = Table(
     "ab_tests",

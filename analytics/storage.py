@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from analytics.errors import InvalidParameterError
 from analytics.events import ATTRIBUTE_KEYS, Event
-from analytics.identity import person_map
+from analytics.identity import person_map, upsert_sessions
 from analytics.schema import analytics_events, assessments, event_keys
 
 __all__ = ["WriteResult", "read_events", "to_naive_utc", "write_events"]
@@ -126,6 +126,7 @@ def write_events(target: Engine | Connection, events: Iterable[Event]) -> WriteR
     if stored:
         received = datetime.now(UTC).replace(tzinfo=None)
         conn.execute(analytics_events.insert(), [_event_row(e, received) for e in stored])
+        upsert_sessions(conn, ((e.session_id, e.user_id, e.timestamp) for e in stored))
         rows = [_assessment_row(e) for e in stored if e.event_type == "assessment_submitted"]
         if rows:
             conn.execute(assessments.insert(), rows)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import pandas as pd
 from sqlalchemy import Engine, delete, func, select
 
 from analytics.db import get_engine, upgrade
 from analytics.demo._simulate import DemoData, generate
 from analytics.events import ATTRIBUTE_KEYS
 from analytics.partitions import maintain
-from analytics.schema import ab_assignments, ab_tests, analytics_events, assessments, event_keys
+from analytics.schema import ab_assignments, ab_tests, analytics_events, assessments, event_keys, sessions
 
 __all__ = ["LoadResult", "load_demo"]
 
@@ -19,6 +21,7 @@ DEMO_PREFIX = "demo"
 _ASSESSMENT_KEYS = ("job_title", "industry", "risk_level", "risk_score", "completion_time", "age_range",
                     "experience_level", "company_size", "education", "country", "region")
 _CHUNK = 20_000
+_TS = "%Y-%m-%d %H:%M:%S.%f"
 
 
 @dataclass(frozen=True)
@@ -42,38 +45,65 @@ def _delete_demo(conn) -> None:
     conn.execute(delete(analytics_events).where(analytics_events.c.event_id.like(like)))
     conn.execute(delete(assessments).where(assessments.c.event_id.like(like)))
     conn.execute(delete(event_keys).where(event_keys.c.event_id.like(like)))
+    conn.execute(delete(sessions).where(~sessions.c.session_id.in_(select(analytics_events.c.session_id))))
     demo_tests = select(ab_tests.c.test_id).where(ab_tests.c.test_id.like(f"{DEMO_PREFIX}%"))
     conn.execute(delete(ab_assignments).where(ab_assignments.c.test_id.in_(demo_tests)))
     conn.execute(delete(ab_tests).where(ab_tests.c.test_id.like(f"{DEMO_PREFIX}%")))
 
 
+_EVENT_COLS = ("event_id", "event_type", "user_id", "session_id", "timestamp", "received_at", "event_data",
+               *ATTRIBUTE_KEYS, "created_at")
+_ASSESSMENT_COLS = ("event_id", "user_id", "session_id", "created_at", *_ASSESSMENT_KEYS)
+
+
+def _bulk(conn, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """Insert many rows at the driver's full speed: COPY on PostgreSQL, one prepared executemany on SQLite."""
+    if not rows:
+        return
+    cols = ", ".join(f'"{c}"' for c in columns)
+    raw = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        with raw.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+    else:
+        marks = ", ".join("?" for _ in columns)
+        cur = raw.cursor()
+        cur.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", rows)
+        cur.close()
+
+
 def insert_demo(conn, data: DemoData) -> int:
-    """Insert generated data inside the caller's transaction (ids must be new: plain inserts, no dedup)."""
+    """Insert generated data inside the caller's transaction (ids must be new: plain inserts, no dedup).
+
+    Uses the driver directly (COPY / executemany of pre-serialised rows): about ten times faster than
+    SQLAlchemy's per-row parameter processing, which matters at the benchmarks' millions of events. Times are
+    written in SQLAlchemy's own SQLite format so that Core queries compare them correctly.
+    """
     ev = data.events
     maintain(conn, start=data.start, end=data.end)
-    now = datetime.now(UTC).replace(tzinfo=None)
-    ts = ev["timestamp"].dt.to_pydatetime() if hasattr(ev["timestamp"], "dt") else list(ev["timestamp"])
-    ids, types, users, sessions, datas = (ev[c].tolist() for c in
+    now = datetime.now(UTC).replace(tzinfo=None).strftime(_TS)
+    ts = pd.Series(ev["timestamp"]).dt.strftime(_TS).tolist()
+    ids, types, users, session_ids, datas = (ev[c].tolist() for c in
                                           ("event_id", "event_type", "user_id", "session_id", "event_data"))
     for lo in range(0, len(ids), _CHUNK):
         hi = min(lo + _CHUNK, len(ids))
-        conn.execute(event_keys.insert(), [{"event_id": ids[i], "event_timestamp": ts[i]} for i in range(lo, hi)])
-        rows = []
-        arows = []
+        _bulk(conn, "event_keys", ("event_id", "event_timestamp"), [(ids[i], ts[i]) for i in range(lo, hi)])
+        rows, arows = [], []
         for i in range(lo, hi):
             d = datas[i]
-            row = {"event_id": ids[i], "event_type": types[i], "user_id": users[i], "session_id": sessions[i],
-                   "timestamp": ts[i], "received_at": ts[i], "event_data": d, "created_at": now}
-            for k in ATTRIBUTE_KEYS:
-                row[k] = d.get(k)
-            rows.append(row)
+            user = users[i] if isinstance(users[i], str) else None
+            rows.append((ids[i], types[i], user, session_ids[i], ts[i], ts[i], json.dumps(d),
+                         *(d.get(k) for k in ATTRIBUTE_KEYS), now))
             if types[i] == "assessment_submitted":
-                a = {k: d.get(k) for k in _ASSESSMENT_KEYS}
-                a.update(event_id=ids[i], user_id=users[i], session_id=sessions[i], created_at=ts[i])
-                arows.append(a)
-        conn.execute(analytics_events.insert(), rows)
-        if arows:
-            conn.execute(assessments.insert(), arows)
+                arows.append((ids[i], user, session_ids[i], ts[i], *(d.get(k) for k in _ASSESSMENT_KEYS)))
+        _bulk(conn, "analytics_events", _EVENT_COLS, rows)
+        _bulk(conn, "assessments", _ASSESSMENT_COLS, arows)
+    users = pd.Series([u if isinstance(u, str) else None for u in users], dtype=object)
+    per_session = pd.DataFrame({"session_id": session_ids, "user_id": users, "ts": ts}).groupby("session_id").agg(
+        user_id=("user_id", "min"), first_seen=("ts", "min"), last_seen=("ts", "max"))
+    _bulk(conn, "sessions", ("session_id", "user_id", "first_seen", "last_seen"),
+          [(s, u if isinstance(u, str) else None, f, la) for s, u, f, la in per_session.itertuples()])
     if data.ab_tests:
         conn.execute(ab_tests.insert(), data.ab_tests)
     if data.ab_assignments:
