@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -199,3 +200,31 @@ def test_from_env_needs_both_variables(receiver):
     assert fwd.flush(10)
     fwd.close()
     assert receiver.violations == [] and len(receiver.requests) == 1
+
+
+@pytest.mark.slow
+def test_sidecar_forwards_stored_seed_events(receiver, tmp_path):
+    from analytics.db import upgrade
+    from ingest_service.testing import Server
+
+    url = f"sqlite:///{tmp_path / 'fwd.db'}"
+    upgrade(url)
+    env = {"GA4_MEASUREMENT_ID": "G-TEST123", "GA4_API_SECRET": "s3cret", "GA4_MP_ENDPOINT": receiver.url}
+    now = datetime.now().astimezone().isoformat()
+    batch = [
+        {"event_type": "ai_calculator_opened", "session_id": "s-web", "event_id": "e1", "timestamp": now,
+         "event_data": {"source": "google"}},
+        {"event_type": "page_load_timing", "session_id": "s-web", "event_id": "e2", "timestamp": now,
+         "event_data": {"load_time_ms": 120}},
+        {"event_type": "paid_upgrade_clicked", "session_id": "s-web", "event_id": "e3", "timestamp": now,
+         "event_data": {"plan": "pro", "price": 99.99}},
+    ]
+    with Server(url, env=env) as server:
+        assert server.request("POST", "/api/analytics/event", {"batch": batch}).json()["accepted"] == 3
+        deadline = time.monotonic() + 10
+        while not receiver.requests and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert receiver.violations == []
+    assert [(r["body"]["client_id"], [e["name"] for e in r["body"]["events"]]) for r in receiver.requests] == [
+        ("s-web", ["ai_calculator_opened", "paid_upgrade_clicked"])]
+    assert receiver.requests[0]["body"]["events"][1]["params"]["value"] == 99.99
