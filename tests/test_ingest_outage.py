@@ -9,7 +9,7 @@ import time
 
 import pytest
 from conftest import TEST_DATABASE_URL, make_database
-from sqlalchemy import func, make_url, select
+from sqlalchemy import make_url, select
 
 from analytics.db import _build_engine, upgrade
 from analytics.schema import analytics_events
