@@ -249,9 +249,10 @@ def _compare(frame: pd.DataFrame, tolerance: float, confidence: float) -> pd.Dat
             low.append(lo), high.append(hi)
             note.append("")
         flagged.append(abs(n - k) / n > tolerance)
-    frame["gap_share"], frame["capture_rate"] = share, rate
-    frame["capture_low"], frame["capture_high"] = low, high
-    frame["flagged"], frame["note"] = flagged, note
+    for name, values in (("gap_share", share), ("capture_rate", rate), ("capture_low", low), ("capture_high", high)):
+        frame[name] = pd.Series(values, index=frame.index, dtype="float64")
+    frame["flagged"] = pd.Series(flagged, index=frame.index, dtype=bool)
+    frame["note"] = pd.Series(note, index=frame.index, dtype=object)
     return frame
 
 

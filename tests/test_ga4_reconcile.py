@@ -215,3 +215,9 @@ def test_bad_parameters_name_what_was_expected():
     with pytest.raises(InvalidParameterError) as err:
         reconcile_ga4("2026-03-02", "2026-03-01", env={})
     assert str(err.value) == "'end_date' must not be before 'start_date' (got end_date=2026-03-01, start_date=2026-03-02)"
+
+
+def test_skipped_result_has_typed_empty_frames():
+    r = reconcile_ga4("2026-03-01", "2026-03-02", env={})
+    assert r.days["flagged"].dtype == bool and r.days["capture_rate"].dtype == "float64"
+    assert r.days[r.days["flagged"]].empty and list(r.days.columns)[:3] == ["date", "ours", "ga4"]
