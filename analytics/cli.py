@@ -6,6 +6,7 @@
     analytics db maintain           # create future monthly partitions (PostgreSQL; idempotent)
     analytics demo-data --days 90 --sessions 50000 --seed 7 [--replace]
     analytics demo                  # demo data + every notebook → HTML reports under reports/demo/
+    analytics privacy purge --days N | delete --user-id U   # retention and deletion requests (docs/privacy.md)
 """
 
 from __future__ import annotations
@@ -102,6 +103,9 @@ def _parser() -> argparse.ArgumentParser:
             d.add_argument("--notebooks", default=str(PROJECT_ROOT / "notebooks"))
             d.add_argument("--output", default=str(PROJECT_ROOT / "reports" / "demo"))
             d.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
+    from analytics.privacy_cli import add_privacy_parser  # issue 11
+
+    add_privacy_parser(sub)  # issue 11
     return p
 
 
