@@ -54,12 +54,18 @@ class Period:
         return lo, hi
 
     def parameters(self) -> dict[str, str]:
-        """The values offered to notebooks (each notebook receives those its parameters cell declares)."""
+        """The values offered to notebooks (each notebook receives those its parameters cell declares).
+
+        ``end_date`` and ``as_of`` are **exclusive** — the day after the period's last day — as in
+        :func:`analytics.period.resolve_period` (half-open ``[start, end)``): a weekly run passes the Monday
+        after the reported week.
+        """
         lo, hi = self.utc_bounds()
+        after = (self.end + timedelta(days=1)).isoformat()
         return {
             "start_date": self.start.isoformat(),
-            "end_date": self.end.isoformat(),
-            "as_of": self.end.isoformat(),
+            "end_date": after,
+            "as_of": after,
             "period_label": self.label,
             "start_ts": lo.isoformat(),
             "end_ts": hi.isoformat(),

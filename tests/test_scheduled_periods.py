@@ -85,8 +85,8 @@ def test_previous_week_period_containing_fall_back():
     assert hi - lo == timedelta(hours=169)
     assert period.parameters() == {
         "start_date": "2026-10-19",
-        "end_date": "2026-10-25",
-        "as_of": "2026-10-25",
+        "end_date": "2026-10-26",  # exclusive, as analytics.period.resolve_period reads it
+        "as_of": "2026-10-26",
         "period_label": "2026-W43",
         "start_ts": "2026-10-18T22:00:00+00:00",
         "end_ts": "2026-10-25T23:00:00+00:00",
@@ -161,6 +161,9 @@ def test_shipped_schedule_names_the_weekly_report_notebooks():
         )
     ]
     assert weekly.timeout == 1200.0
+    assert {nb.name: nb.parameters for nb in weekly.notebooks if nb.parameters} == {
+        name: {"start_date": None} for name in ("weekly_report", "cohorts", "ltv", "lead_sources")
+    }
     assert schedule.job("daily_performance").period == "previous_day"
     with pytest.raises(NotFoundError) as err:
         schedule.job("monthly")

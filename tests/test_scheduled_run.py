@@ -200,6 +200,14 @@ def test_attachment_is_the_zipped_interactive_report_with_every_chart(weekly):
 
 def test_run_record_is_archived_and_sources_stay_clean(weekly):
     run_dir = weekly["reports"] / "weekly" / LABEL
+    injected = next(
+        c.source
+        for c in nbformat.read(run_dir / "overview.ipynb", as_version=4).cells
+        if "injected-parameters" in c.metadata.get("tags", [])
+    )
+    assert 'start_date = "2026-11-16"' in injected and 'end_date = "2026-11-23"' in injected
+    assert 'start_ts = "2026-11-15T23:00:00+00:00"' in injected and "database_url = " in injected
+    assert "timezone" not in injected  # only the parameters the notebook declares
     for name in ("overview", "trend"):
         executed = nbformat.read(run_dir / f"{name}.ipynb", as_version=4)
         assert any(c.get("outputs") for c in executed.cells if c.cell_type == "code")
