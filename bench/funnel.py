@@ -13,7 +13,6 @@ Usage: ``python -m bench.funnel [--events 1000000] [--backend sqlite|postgresql]
 from __future__ import annotations
 
 import argparse
-import io
 import multiprocessing as mp
 import resource
 import time
@@ -41,78 +40,6 @@ def _ensure_pg_database(url: str) -> None:
     admin.dispose()
 
 
-def _copy_events(engine, data) -> None:
-    """Bulk-load generated events into PostgreSQL with COPY (the ordinary loader is row-batched)."""
-    import csv
-    import json
-
-    from analytics.events import ATTRIBUTE_KEYS
-    from analytics.partitions import maintain
-
-    ev = data.events
-    keys = (
-        "job_title",
-        "industry",
-        "risk_level",
-        "risk_score",
-        "completion_time",
-        "age_range",
-        "experience_level",
-        "company_size",
-        "education",
-        "country",
-        "region",
-    )
-    with engine.begin() as conn:
-        maintain(conn, start=data.start, end=data.end)
-    raw = engine.raw_connection()
-    try:
-        cur = raw.cursor()
-        cols = [
-            "event_id",
-            "event_type",
-            "user_id",
-            "session_id",
-            "timestamp",
-            "received_at",
-            "event_data",
-            *ATTRIBUTE_KEYS,
-        ]
-        a_cols = ["event_id", "user_id", "session_id", *keys, "created_at"]
-        for lo in range(0, len(ev), 500_000):
-            part = ev.iloc[lo : lo + 500_000]
-            buf, abuf = io.StringIO(), io.StringIO()
-            w, aw = csv.writer(buf), csv.writer(abuf)
-            for eid, etype, uid, sid, ts, d in zip(
-                part["event_id"],
-                part["event_type"],
-                part["user_id"],
-                part["session_id"],
-                part["timestamp"],
-                part["event_data"],
-                strict=True,
-            ):
-                t = ts.strftime("%Y-%m-%d %H:%M:%S.%f")
-                w.writerow(
-                    [eid, etype, uid or "", sid, t, t, json.dumps(d), *[d.get(k, "") for k in ATTRIBUTE_KEYS]]
-                )
-                if etype == "assessment_submitted":
-                    aw.writerow([eid, uid or "", sid, *[d.get(k, "") for k in keys], t])
-            for table, columns, b in (("analytics_events", cols, buf), ("assessments", a_cols, abuf)):
-                b.seek(0)
-                with cur.copy(
-                    f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '')"
-                ) as cp:
-                    while chunk := b.read(1 << 20):
-                        cp.write(chunk)
-        raw.commit()
-        cur.execute("ANALYZE analytics_events")
-        cur.execute("ANALYZE assessments")
-        raw.commit()
-    finally:
-        raw.close()
-
-
 def prepare(events: int, backend: str, pg_url: str) -> tuple[str, int, datetime, datetime]:
     """A database holding about ``events`` generated events; returns (url, events, start, end)."""
     import sqlalchemy as sa
@@ -137,11 +64,8 @@ def prepare(events: int, backend: str, pg_url: str) -> tuple[str, int, datetime,
         data = generate(days=DAYS, sessions=sessions, seed=7, end=END)
         print(f"generated {len(data.events):,} events in {time.perf_counter() - t:.0f} s", flush=True)
         t = time.perf_counter()
-        if backend == "sqlite":
-            with engine.begin() as conn:
-                insert_demo(conn, data)
-        else:
-            _copy_events(engine, data)
+        with engine.begin() as conn:
+            insert_demo(conn, data)  # COPY on PostgreSQL, prepared executemany on SQLite
         print(f"loaded in {time.perf_counter() - t:.0f} s", flush=True)
     with engine.connect() as conn:
         n = conn.execute(sa.select(sa.func.count()).select_from(analytics_events)).scalar_one()

@@ -111,6 +111,7 @@ def sql_outcomes(source: Engine | Connection | str, spec: FunnelSpec, start: Any
     entry = or_(*step_c) if spec.order == "unordered" else step_c[0]
     bd = func.coalesce(_property(ev, spec.breakdown), "") if spec.breakdown else literal("")
     joined = ev.join(pm, pm.c.session_id == ev.c.session_id)
+    names = sorted({st.event for st in spec.steps} | {x.step.event for x in spec.exclusions})
     period = and_(ev.c.timestamp >= s, ev.c.timestamp < e)
     cols = [pm.c.person_id.label("person_id")]
     cols += [func.min(case((c, ev.c.timestamp))).label(f"f{k}") for k, c in enumerate(step_c)]
@@ -124,7 +125,7 @@ def sql_outcomes(source: Engine | Connection | str, spec: FunnelSpec, start: Any
     agg = (
         select(*cols)
         .select_from(joined)
-        .where(period, or_(*step_c, *excl_c))
+        .where(period, ev.c.event_type.in_(names))  # one index range per name; the CASEs do the matching
         .group_by(pm.c.person_id)
         .having(func.sum(case((entry, 1), else_=0)) > 0)
         .subquery("agg")
@@ -193,8 +194,15 @@ def _exact_pass(conn, joined, pm, period, relevant, smask, xmask, bd, todo, spec
 
         stmt = (
             select(pm.c.person_id, epoch_us(ev.c.timestamp), smask, xmask, bd)
-            .select_from(joined.join(tmp, tmp.c.person_id == pm.c.person_id))
-            .where(period, *relevant)
+            .select_from(joined)
+            .where(
+                period,
+                *relevant,
+                # the todo people's sessions first, then their events through the session index
+                ev.c.session_id.in_(
+                    select(pm.c.session_id).where(pm.c.person_id.in_(select(tmp.c.person_id)))
+                ),
+            )
             .order_by(pm.c.person_id)
         )
 
