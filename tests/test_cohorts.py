@@ -11,6 +11,7 @@ import pytest
 
 from analytics.cohorts import period_starts, retention_matrix
 from analytics.errors import InvalidParameterError
+from analytics.identity import upsert_sessions
 from analytics.ltv import cdnow_dir, load_cdnow_transactions
 from analytics.schema import analytics_events
 
@@ -50,6 +51,7 @@ def _insert(engine, events: pd.DataFrame) -> None:  # noqa: ANN001
     ]
     with engine.begin() as conn:
         conn.execute(analytics_events.insert(), rows)
+        upsert_sessions(conn, [(r["session_id"], r["user_id"], r["timestamp"]) for r in rows])
 
 
 def _assert_matrix(df: pd.DataFrame, expected: list[list[float]]) -> None:
