@@ -20,13 +20,13 @@ from typing import Any
 import falcon
 
 from analytics.db import get_engine
-from analytics.storage import write_events
 from ingest_service import metrics
 from ingest_service.body import parse_json, read_body
 from ingest_service.config import Config
 from ingest_service.ga4 import GA4Forwarder  # issue 10: GA4 Measurement Protocol forwarding
 from ingest_service.ingest import extract_events, validate_request
 from ingest_service.middleware import ApiKeyMiddleware, CorsMiddleware, MetricsMiddleware, RateLimitMiddleware
+from ingest_service.store import store_event_groups, store_exposure_groups
 from ingest_service.variants import VariantService
 from ingest_service.writer import GroupWriter, UnstorableEvents, WriterUnavailable
 
@@ -72,9 +72,8 @@ class EventResource:
         )  # fmt: skip
         accepted = duplicates = 0
         if parsed.events:
-            events = parsed.events
             try:
-                result = self.writer.submit(lambda conn: write_events(conn, events), len(events))
+                result = self.writer.submit("events", parsed.events, len(parsed.events))
             except WriterUnavailable as exc:
                 raise _unavailable(exc, cfg.retry_after) from None
             except UnstorableEvents as exc:
@@ -84,11 +83,10 @@ class EventResource:
                     code="unstorable",
                 ) from None
             accepted, duplicates = result.accepted, result.duplicates
-            if duplicates == 0:
-                metrics.emit_stored(events)
-                if _ga4 is not None:  # issue 10: forward the stored seed events to GA4 (best effort, async)
-                    _ga4.submit(events)
-            else:
+            metrics.emit_stored(result.new_events)
+            if _ga4 is not None and result.new_events:  # issue 10: forward the stored seed events to GA4
+                _ga4.submit(result.new_events)
+            if duplicates:
                 metrics.incr("ingest.duplicates", count=duplicates)
         for event_type in parsed.rejected_types:
             metrics.incr("ingest.rejected", event_type)
@@ -204,6 +202,7 @@ def create_app(config: Config | None = None) -> falcon.App:
 
     writer = GroupWriter(
         engine,
+        {"events": store_event_groups, "exposures": store_exposure_groups},
         queue_events=config.queue_events,
         group_max_events=config.group_max_events,
         write_timeout=config.write_timeout,

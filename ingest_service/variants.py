@@ -32,9 +32,9 @@ from analytics.experiments import Assigner, Assignment
 from ingest_service.writer import GroupWriter
 
 try:
-    from analytics.experiments import get_test, get_variant, record_exposures
+    from analytics.experiments import get_test, get_variant
 except ImportError:  # pragma: no cover - NOTE: until analytics/experiments/__init__.py re-exports them
-    from analytics.experiments._store import get_test, get_variant, record_exposures
+    from analytics.experiments._store import get_test, get_variant
 
 __all__ = ["VariantService"]
 
@@ -118,7 +118,7 @@ class VariantService:
             "test_id": a.test_id, "unit_id": a.unit_id, "variant": a.variant, "phase": a.phase,
             "hash_value": a.bucket, "first_exposure_at": _utcnow(),
         }  # fmt: skip
-        if not self._writer.submit_nowait(lambda conn: record_exposures(conn, [row])):
+        if not self._writer.submit_nowait("exposures", [row]):
             with self._lock:
                 self._recorded.pop(key, None)  # not queued: try again on the unit's next request
 

@@ -20,6 +20,7 @@ Failures:
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import threading
@@ -61,11 +62,16 @@ class UnstorableEvents(Exception):
     """The database refused this request's events (e.g. a number PostgreSQL cannot represent)."""
 
 
-class _Job:
-    __slots__ = ("fn", "size", "done", "result", "error", "wait")
+#: A handler stores the payloads of one kind of job in the group's transaction and returns one result per payload.
+Handler = Callable[[Connection, list[Any]], list[Any]]
 
-    def __init__(self, fn: Callable[[Connection], Any], size: int, wait: bool) -> None:
-        self.fn = fn
+
+class _Job:
+    __slots__ = ("kind", "payload", "size", "done", "result", "error", "wait")
+
+    def __init__(self, kind: str, payload: Any, size: int, wait: bool) -> None:
+        self.kind = kind
+        self.payload = payload
         self.size = size
         self.wait = wait
         self.done = threading.Event()
@@ -80,6 +86,9 @@ class GroupWriter:
     ----------
     engine_factory:
         Returns the engine to write to (called in the writer thread, after any fork).
+    handlers:
+        Job kind → function storing all payloads of that kind of one group (e.g. every request's events in one
+        ``write_events`` call) and returning one result per payload.
     queue_events:
         Bound on events waiting to be written; beyond it :meth:`submit` raises :class:`QueueFull`.
     group_max_events:
@@ -93,6 +102,7 @@ class GroupWriter:
     def __init__(
         self,
         engine_factory: Callable[[], Engine],
+        handlers: dict[str, Handler],
         *,
         queue_events: int = 20_000,
         group_max_events: int = 5_000,
@@ -100,6 +110,8 @@ class GroupWriter:
         db_backoff: float = 1.0,
     ) -> None:
         self._engine_factory = engine_factory
+        self._handlers = handlers
+        self._lock_file: Any = None
         self.queue_events = queue_events
         self.group_max_events = group_max_events
         self.write_timeout = write_timeout
@@ -140,11 +152,11 @@ class GroupWriter:
             self._thread.start()
 
     # -- API ----------------------------------------------------------------------------------------------------
-    def _enqueue(self, fn: Callable[[Connection], Any], size: int, wait: bool) -> _Job:
+    def _enqueue(self, kind: str, payload: Any, size: int, wait: bool) -> _Job:
         self._ensure_thread()
         if self.database_down:
             raise DatabaseUnavailable(self.last_error or "the database is unavailable")
-        job = _Job(fn, size, wait)
+        job = _Job(kind, payload, size, wait)
         with self._cond:
             if self._pending + size > self.queue_events:
                 raise QueueFull(f"{self._pending} events are waiting to be written (limit {self.queue_events})")
@@ -153,8 +165,8 @@ class GroupWriter:
             self._cond.notify()
         return job
 
-    def submit(self, fn: Callable[[Connection], Any], size: int = 1) -> Any:
-        """Run ``fn(conn)`` in the next group's transaction and return its result once committed.
+    def submit(self, kind: str, payload: Any, size: int = 1) -> Any:
+        """Store ``payload`` with the ``kind`` handler in the next group's transaction; its result once committed.
 
         Raises
         ------
@@ -163,7 +175,7 @@ class GroupWriter:
         UnstorableEvents
             The database refused this job's data.
         """
-        job = self._enqueue(fn, size, True)
+        job = self._enqueue(kind, payload, size, True)
         # the writer gives up on a locked SQLite file after write_timeout; the margin lets its reason through
         if not job.done.wait(self.write_timeout + _WAIT_MARGIN):
             raise DatabaseUnavailable(f"the commit did not finish within {self.write_timeout + _WAIT_MARGIN:g} s")
@@ -171,10 +183,10 @@ class GroupWriter:
             raise job.error
         return job.result
 
-    def submit_nowait(self, fn: Callable[[Connection], Any], size: int = 1) -> bool:
-        """Queue ``fn(conn)`` without waiting (best effort); False when it could not be queued."""
+    def submit_nowait(self, kind: str, payload: Any, size: int = 1) -> bool:
+        """Queue ``payload`` without waiting (best effort); False when it could not be queued."""
         try:
-            self._enqueue(fn, size, False)
+            self._enqueue(kind, payload, size, False)
         except WriterUnavailable:
             return False
         return True
@@ -210,14 +222,41 @@ class GroupWriter:
                 _log.exception("group writer failed")
                 _finish(jobs, error=DatabaseUnavailable(_describe(exc)))
 
+    def _sqlite_lock(self, engine: Engine) -> Any:
+        """An exclusive ``flock`` on ``<database>.ingest-lock``, shared by the writers of all worker processes.
+
+        SQLite's busy handler sleeps 1, 2, 5, ... 100 ms between attempts, so two writers contending for the file
+        would add tens of milliseconds to commits; a blocking ``flock`` hands the lock over at once.
+        """
+        if self._lock_file is None or self._lock_file[0] != os.getpid():
+            path = engine.url.database
+            if not path or path == ":memory:":
+                return None
+            self._lock_file = (os.getpid(), open(f"{path}.ingest-lock", "a+b"))  # noqa: SIM115 - kept open
+        return self._lock_file[1]
+
     def _transaction(self, jobs: list[_Job]) -> list[Any]:
         engine = self._engine_factory()
-        with engine.begin() as conn:
-            if conn.dialect.name == "sqlite":
-                conn.exec_driver_sql(f"PRAGMA busy_timeout={int(self.write_timeout * 1000)}")
-            elif conn.dialect.name == "postgresql":
-                conn.exec_driver_sql("SET LOCAL synchronous_commit TO on")
-            return [job.fn(conn) for job in jobs]
+        lock = self._sqlite_lock(engine) if engine.dialect.name == "sqlite" else None
+        if lock is not None:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            with engine.begin() as conn:
+                if conn.dialect.name == "sqlite":
+                    conn.exec_driver_sql(f"PRAGMA busy_timeout={int(self.write_timeout * 1000)}")
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")  # hold the write lock from the first read
+                elif conn.dialect.name == "postgresql":
+                    conn.exec_driver_sql("SET LOCAL synchronous_commit TO on")
+                results: dict[int, Any] = {}
+                for kind, handler in self._handlers.items():
+                    mine = [job for job in jobs if job.kind == kind]
+                    if mine:
+                        for job, result in zip(mine, handler(conn, [j.payload for j in mine]), strict=True):
+                            results[id(job)] = result
+                return [results[id(job)] for job in jobs]
+        finally:
+            if lock is not None:
+                fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _write(self, jobs: list[_Job]) -> None:
         if self.database_down:

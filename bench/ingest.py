@@ -1,0 +1,239 @@
+"""Benchmark of the ingest sidecar against a hello-world Falcon app under the same gunicorn settings.
+
+``python -m bench.ingest [--duration 8] [--backends sqlite,postgresql]`` runs, per backend and side by side in
+one run (the machine is shared and noisy: compare ratios, not absolute numbers):
+
+- hello-world ``POST`` and ``GET`` (reads the body, answers a constant JSON) at full load;
+- single-event ``POST /api/analytics/event`` (≈300-byte event, unique ``event_id``), durable (group commit) —
+  at full load, then paced at half the rate reached, for the p99;
+- 100-event batches, in events stored per second;
+- ``GET /api/analytics/ab-testing/{id}/variant`` for distinct users of a running test.
+
+Load generator: Debian's ``wrk`` (``-t2 -c16``) on loopback; pacing uses wrk's Lua ``delay()``. PostgreSQL runs
+when ``TEST_DATABASE_URL`` is set (a schema of its own, dropped afterwards).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import uuid
+from pathlib import Path
+
+import falcon
+
+__all__ = ["hello_app", "main"]
+
+
+class _Hello:
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        req.bounded_stream.read()
+        resp.content_type = falcon.MEDIA_JSON
+        resp.text = '{"accepted":1,"duplicates":0,"rejected":[]}'
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.content_type = falcon.MEDIA_JSON
+        resp.text = '{"variant":"control"}'
+
+
+#: The hello-world handler the sidecar is compared with (served by the same gunicorn config).
+hello_app = falcon.App()
+hello_app.add_route("/hello", _Hello())
+
+_EVENT_LUA = r"""
+local counter = 0
+local prefix = ""
+local n = 0
+function setup(thread) n = n + 1; thread:set("tid", n) end
+function init(args) prefix = "t" .. tostring(tid) .. "-" .. tostring(math.random(1, 1e9)) .. "-" end
+local function event(i)
+  return '{"event_type":"calculator_step_completed","session_id":"sess-' .. prefix .. tostring(i % 997) ..
+    '","user_id":null,"event_id":"' .. prefix .. tostring(i) ..
+    '","event_data":{"step":3,"seconds_on_step":12.5,"source":"google","medium":"cpc","campaign":"spring",' ..
+    '"device":"desktop","country":"US","region":"CA"}}'
+end
+request = function()
+  local body
+  if BATCH == 1 then
+    counter = counter + 1
+    body = event(counter)
+  else
+    local parts = {}
+    for k = 1, BATCH do counter = counter + 1; parts[k] = event(counter) end
+    body = '{"batch":[' .. table.concat(parts, ",") .. ']}'
+  end
+  return wrk.format("POST", PATH, {["Content-Type"] = "application/json"}, body)
+end
+"""
+
+_VARIANT_LUA = r"""
+local counter = 0
+local prefix = ""
+local n = 0
+function setup(thread) n = n + 1; thread:set("tid", n) end
+function init(args) prefix = "t" .. tostring(tid) .. "-" .. tostring(math.random(1, 1e9)) .. "-" end
+request = function()
+  counter = counter + 1
+  return wrk.format("GET", PATH .. "?user_id=u" .. prefix .. tostring(counter))
+end
+"""
+
+_PACE_LUA = r"""
+delay = function() return DELAY_MS end
+"""
+
+_HELLO_POST_LUA = r"""
+local body = '{"event_type":"calculator_step_completed","session_id":"s","event_id":"x","event_data":' ..
+  '{"step":3,"seconds_on_step":12.5,"source":"google","medium":"cpc","campaign":"spring","device":"desktop",' ..
+  '"country":"US","region":"CA"}}'
+request = function() return wrk.format("POST", PATH, {["Content-Type"] = "application/json"}, body) end
+"""
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def _ms(text: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s)", text.strip())
+    if not m:
+        raise ValueError(f"unexpected wrk latency {text!r}")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def _wrk(port: int, lua: str, duration: int, connections: int = 16) -> dict[str, float]:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(lua)
+    try:
+        out = subprocess.run(
+            ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", f.name,
+             f"http://127.0.0.1:{port}"],
+            capture_output=True, text=True, check=True, timeout=duration + 60,
+        ).stdout  # fmt: skip
+    finally:
+        os.unlink(f.name)
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))
+    p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors:.*", out)
+    return {"rps": rps, "p50": p50, "p99": p99, "non2xx": float(non2xx.group(1)) if non2xx else 0.0,
+            "socket_errors": 1.0 if errors else 0.0}  # fmt: skip
+
+
+def _lua(template: str, **values: object) -> str:
+    head = "\n".join(f"{k} = {v!r}" if not isinstance(v, str) else f'{k} = "{v}"' for k, v in values.items())
+    return head + "\n" + template
+
+
+def _database(backend: str, tmp: Path) -> tuple[str, callable]:
+    from sqlalchemy import create_engine, make_url, text
+
+    from analytics.db import upgrade
+
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp / 'bench.db'}"
+        upgrade(url)
+        return url, lambda: None
+    base = os.environ["TEST_DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://", 1)
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(False)
+    upgrade(url)
+
+    def cleanup() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+    return url, cleanup
+
+
+def _create_test(url: str) -> str:
+    from analytics.db import get_engine
+    from analytics.experiments import Variant, create_test, start_test
+
+    engine = get_engine(url)
+    create_test(engine, name="bench", test_type="custom", test_id="bench-offer",
+                variants=[Variant("control", 0.5), Variant("discount", 0.5)])  # fmt: skip
+    start_test(engine, "bench-offer")
+    return "bench-offer"
+
+
+def _count_events(url: str) -> int:
+    from sqlalchemy import func, select
+
+    from analytics.db import get_engine
+    from analytics.schema import analytics_events
+
+    with get_engine(url).connect() as conn:
+        return conn.execute(select(func.count()).select_from(analytics_events)).scalar_one()
+
+
+def run_backend(backend: str, duration: int) -> dict[str, dict[str, float]]:
+    """All measurements for one backend."""
+    from ingest_service.testing import Server
+
+    env = {"INGEST_RATE_LIMIT": "1000000", "INGEST_RATE_BURST": "1000000"}
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        url, cleanup = _database(backend, Path(tmp))
+        try:
+            test_id = _create_test(url)
+            with Server(url, env, workers=2, threads=16, app="bench.ingest:hello_app") as hello:
+                results["hello POST"] = _wrk(hello.port, _lua(_HELLO_POST_LUA, PATH="/hello"), duration)
+                results["hello GET"] = _wrk(hello.port, _lua("", PATH="/hello") + 'wrk.path = "/hello"', duration)
+            with Server(url, env, workers=2, threads=16) as srv:
+                path = "/api/analytics/event"
+                results["single event"] = _wrk(srv.port, _lua(_EVENT_LUA, PATH=path, BATCH=1), duration)
+                half = results["single event"]["rps"] / 2
+                delay = max(1, round(16 / half * 1000 - results["single event"]["p50"]))
+                results["single event, half load"] = _wrk(
+                    srv.port, _lua(_EVENT_LUA + _PACE_LUA, PATH=path, BATCH=1, DELAY_MS=delay), duration
+                )
+                before = _count_events(url)
+                results["batch of 100"] = _wrk(srv.port, _lua(_EVENT_LUA, PATH=path, BATCH=100), duration)
+                stored = _count_events(url) - before
+                results["batch of 100"]["events_per_s"] = stored / duration
+                vpath = f"/api/analytics/ab-testing/{test_id}/variant"
+                results["variant"] = _wrk(srv.port, _lua(_VARIANT_LUA, PATH=vpath), duration)
+        finally:
+            from analytics.db import dispose_engines
+
+            dispose_engines()
+            cleanup()
+    return results
+
+
+def _table(backend: str, r: dict[str, dict[str, float]]) -> str:
+    hp, hg = r["hello POST"]["rps"], r["hello GET"]["rps"]
+    rows = [f"### {backend}", "", "| workload | req/s | events/s | vs hello-world | p50 ms | p99 ms | non-2xx |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
+    for name, m in r.items():
+        base = hg if name in ("hello GET", "variant") else hp
+        events = m.get("events_per_s", m["rps"] if name.startswith("single") else float("nan"))
+        ev = f"{events:,.0f}" if events == events else ""
+        rows.append(f"| {name} | {m['rps']:,.0f} | {ev} | {m['rps'] / base:.2f} | {m['p50']:.2f} | "
+                    f"{m['p99']:.2f} | {m['non2xx']:.0f} |")  # fmt: skip
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the benchmark and print one markdown table per backend."""
+    parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run (default 8)")
+    parser.add_argument("--backends", default="sqlite,postgresql" if os.environ.get("TEST_DATABASE_URL") else "sqlite")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed (apt-get install -y wrk)")
+    for backend in args.backends.split(","):
+        print(_table(backend, run_backend(backend.strip(), args.duration)), flush=True)
+        print()
+
+
+if __name__ == "__main__":
+    main()
