@@ -12,7 +12,7 @@ PORT ?= 5000
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,ga4]'
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "AI Calculator Analytics (.venv)" >/dev/null
 	touch $(STAMP)
 

@@ -22,8 +22,8 @@ def test_environment_yml_agrees_with_pyproject():
     assert project["requires-python"] == ">=3.11,<3.12"
     pip = next(d["pip"] for d in deps if isinstance(d, dict) and "pip" in d)
     # The conda environment installs the project itself with its dev extra: the pins live in one place.
-    assert pip == ["-e .[dev]"]
-    assert "dev" in project["optional-dependencies"]
+    assert pip == ["-e .[dev,ga4]"]
+    assert {"dev", "ga4"} <= set(project["optional-dependencies"])
     for dep in project["dependencies"] + project["optional-dependencies"]["dev"]:
         assert "==" in dep, f"dependency {dep!r} is not pinned"
 
