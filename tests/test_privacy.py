@@ -246,9 +246,13 @@ def test_delete_person_rejects_bad_ids(sqlite_engine):
     assert str(err.value) == "'user_id' must be a non-empty string of at most 100 characters (got ' ')"
 
 
-def test_cli_delete_and_purge(tmp_path, monkeypatch, capsys):
+def test_cli_delete_and_purge(tmp_path, monkeypatch, capsys, request):
     from analytics.cli import main
     from analytics.db import _build_engine, upgrade
+
+    factory = logging.getLogRecordFactory()  # the CLI installs log masking: undo it for the other tests
+    request.addfinalizer(lambda: logging.setLogRecordFactory(factory))
+    monkeypatch.setattr("analytics.privacy._installed", {})
 
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     eng = _build_engine(url)
