@@ -55,11 +55,14 @@ def _insert_ignore(conn: Connection, table, rows: list[dict[str, Any]]):
 def _new_keys(conn: Connection, events: Sequence[Event]) -> set[str]:
     """Insert the events' keys into the ledger; return the keys that were not there before."""
     new: set[str] = set()
+    # One constant statement run as an executemany (SQLAlchemy's "insertmanyvalues" with RETURNING): compiled
+    # once and cached, where a .values(rows) statement was compiled anew for every batch (~0.5-1 ms per call).
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(event_keys).on_conflict_do_nothing().returning(event_keys.c.event_id)
     for start in range(0, len(events), _CHUNK):
         chunk = events[start : start + _CHUNK]
         rows = [{"event_id": e.event_id, "event_timestamp": e.timestamp} for e in chunk]
-        stmt = _insert_ignore(conn, event_keys, rows).returning(event_keys.c.event_id)
-        new.update(conn.execute(stmt).scalars())
+        new.update(conn.execute(stmt, rows).scalars())
     return new
 
 
