@@ -8,7 +8,7 @@ the number of units or events. Overall, per-phase and cumulative-by-day statisti
 
 Units: for ``unit="session"`` an event belongs to the unit of its ``session_id``; for ``unit="user"`` to the
 person of its session (analytics.identity rule: the session's smallest user id, else the session id), resolved
-only for the sessions that have a metric event.
+through the ``sessions`` table (:func:`analytics.identity.person_map`).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from sqlalchemy import Connection, Date, Engine, and_, case, cast, func, literal
 
 from analytics.experiments._config import ExperimentConfig
 from analytics.experiments._metrics import METRICS, Metric
+from analytics.identity import person_map
 from analytics.schema import ab_assignments, analytics_events
 
 __all__ = ["SUM_FIELDS", "experiment_sums"]
@@ -46,16 +47,10 @@ def _event_source(metrics: Sequence[Metric], unit: str, end: datetime | None):
     if unit == "session":
         q = select(e.c.session_id.label("unit_id"), e.c.timestamp, e.c.event_type, *values)
         return q.where(*conds).subquery()
-    sessions = select(e.c.session_id).where(*conds).distinct().scalar_subquery()
-    persons = (
-        select(e.c.session_id, func.coalesce(func.min(e.c.user_id), e.c.session_id).label("person_id"))
-        .where(e.c.session_id.in_(sessions))
-        .group_by(e.c.session_id)
-        .subquery()
-    )
+    pm = person_map().subquery("pm")
     return (
-        select(persons.c.person_id.label("unit_id"), e.c.timestamp, e.c.event_type, *values)
-        .join_from(e, persons, persons.c.session_id == e.c.session_id)
+        select(pm.c.person_id.label("unit_id"), e.c.timestamp, e.c.event_type, *values)
+        .join_from(e, pm, pm.c.session_id == e.c.session_id)
         .where(*conds)
         .subquery()
     )
