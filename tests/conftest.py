@@ -7,53 +7,21 @@ dropped afterwards, so concurrent runs never see each other's tables.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, make_url, text
+from dbutil import BACKENDS, TEST_DATABASE_URL, make_database
+from sqlalchemy import Engine
 
-from analytics.db import _build_engine, _normalise, upgrade
+from analytics.db import _build_engine, upgrade
 
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 #: The demo fixture's period ends here, so expected values in tests never depend on today's date.
 DEMO_END = datetime(2026, 11, 23)
 DEMO_DAYS = 56
 DEMO_SESSIONS = 4000
 DEMO_SEED = 11
-
-BACKENDS = ["sqlite"] + (["postgresql"] if TEST_DATABASE_URL else [])
-
-
-def pg_schema_url(schema: str) -> str:
-    """The TEST_DATABASE_URL with ``search_path`` set to ``schema``."""
-    url = make_url(_normalise(TEST_DATABASE_URL or ""))
-    return url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-
-
-def _pg_admin() -> Engine:
-    return create_engine(_normalise(TEST_DATABASE_URL or ""), isolation_level="AUTOCOMMIT")
-
-
-def make_database(backend: str, tmp_path: Path) -> tuple[str, callable]:
-    """Create an empty database for ``backend``; returns its URL and a cleanup function."""
-    if backend == "sqlite":
-        return f"sqlite:///{tmp_path / 'test.db'}", lambda: None
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = _pg_admin()
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-
-    def cleanup() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        admin.dispose()
-
-    return pg_schema_url(schema), cleanup
-
 
 @pytest.fixture(params=BACKENDS)
 def db_url(request, tmp_path) -> Iterator[str]:

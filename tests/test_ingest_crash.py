@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from conftest import BACKENDS, make_database
+from dbutil import BACKENDS, make_database
 from sqlalchemy import func, select
 
 from analytics.db import _build_engine, upgrade

@@ -9,7 +9,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import BACKENDS, make_database
+from dbutil import BACKENDS, make_database
 from sqlalchemy import func, select
 
 from analytics.db import _build_engine, upgrade

@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from conftest import TEST_DATABASE_URL, make_database
+from dbutil import TEST_DATABASE_URL, make_database
 from sqlalchemy import make_url, select
 
 from analytics.db import _build_engine, upgrade

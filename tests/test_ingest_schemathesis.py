@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from conftest import make_database
+from dbutil import make_database
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 
