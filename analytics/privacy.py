@@ -48,6 +48,7 @@ __all__ = [
     "check_pseudonym_key",
     "delete_person",
     "install_log_masking",
+    "protect_event",
     "mask_sensitive",
     "pseudonym_candidates",
     "pseudonymize_user_id",
@@ -124,6 +125,17 @@ def pseudonym_candidates(user_id: str, environ: Mapping[str, str] | None = None)
     keys = [check_pseudonym_key(env)]
     keys += [k.strip().encode() for k in (env.get("ANALYTICS_PSEUDONYM_OLD_KEYS") or "").split(",") if k.strip()]
     return list(dict.fromkeys([user_id, *(_hmac_id(k, user_id) for k in keys)]))
+
+
+def protect_event(event: Any, environ: Mapping[str, str] | None = None) -> Any:
+    """Make a validated event storable: pseudonymise its ``user_id`` and mask e-mails in ``event_data`` (in place).
+
+    Called by the ingest sidecar on every accepted event, so raw user ids and e-mail addresses never reach the
+    database (nor the GA4 forwarder, which sends what was stored).
+    """
+    event.user_id = pseudonymize_user_id(event.user_id, environ)
+    scrub_event_data(event.event_data)
+    return event
 
 
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")

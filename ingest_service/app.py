@@ -20,7 +20,8 @@ from typing import Any
 import falcon
 
 from analytics.db import get_engine
-from ingest_service import metrics
+from analytics.privacy import pseudonymize_user_id  # issue 11
+from ingest_service import api, metrics  # issue 11: api (the authenticated analytics API)
 from ingest_service.body import parse_json, read_body
 from ingest_service.config import Config
 from ingest_service.ga4 import GA4Forwarder  # issue 10: GA4 Measurement Protocol forwarding
@@ -126,6 +127,7 @@ class VariantResource:
                 raise falcon.HTTPBadRequest(
                     title="Bad request", description=f"'{name}' must not contain NUL", code="invalid_string"
                 )
+        unit = pseudonymize_user_id(unit) if unit_type == "user_id" else unit  # issue 11: keyed on the pseudonym
         resp.content_type = falcon.MEDIA_JSON
         resp.text = _dumps(self.service.variant(test_id, unit, unit_type))
         resp.cache_control = ["no-store"]
@@ -226,6 +228,7 @@ def create_app(config: Config | None = None) -> falcon.App:
     app.add_route("/api/analytics/health", HealthResource(writer))
     app.add_route("/api/analytics/ready", ReadyResource(config, writer))
     app.add_route("/api/analytics/openapi.yaml", OpenApiResource())
+    api.register(app, config)  # issue 11: dashboard, reports, A/B admin, performance, deletion (ingest_service/api/)
     if STATIC_DIR.is_dir():
         app.add_static_route("/static", str(STATIC_DIR))
     return app

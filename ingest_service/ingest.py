@@ -21,6 +21,7 @@ import falcon
 
 from analytics.errors import FieldError, ValidationError
 from analytics.events import Event, parse_timestamp, validate_event
+from analytics.privacy import protect_event  # issue 11
 
 _MAX_SKEW = timedelta(days=3650)
 
@@ -155,6 +156,7 @@ def validate_request(
             event.timestamp = event.timestamp + offset
             out.corrected += 1
         event.received_at = now
+        protect_event(event)  # issue 11: pseudonymous user id, no e-mail addresses (analytics.privacy)
         out.events.append(event)
         out.event_types.append(event.event_type)
     return out
