@@ -296,6 +296,9 @@ def tests_created(db):
 
 def test_variant_is_deterministic_and_recorded(server, tests_created):
     from analytics.experiments import Assigner
+    from analytics.privacy import (
+        pseudonymize_user_id as pid,  # issue 11: assignment is keyed on the pseudonym
+    )
 
     expected = Assigner("offer-t", ["control", "discount"], weights=[0.5, 0.5])
     seen = {}
@@ -303,11 +306,11 @@ def test_variant_is_deterministic_and_recorded(server, tests_created):
         r = server.request("GET", f"/api/analytics/ab-testing/offer-t/variant?user_id=u{i}")
         body = r.json()
         assert (r.status, body["in_test"], body["reason"]) == (200, True, "assigned")
-        assert body["variant"] == expected(f"u{i}").variant
-        seen[f"u{i}"] = body["variant"]
+        assert body["variant"] == expected(pid(f"u{i}")).variant
+        seen[pid(f"u{i}")] = body["variant"]
     assert set(seen.values()) == {"control", "discount"}
     again = server.request("GET", "/api/analytics/ab-testing/offer-t/variant?user_id=u3").json()
-    assert again["variant"] == seen["u3"]
+    assert again["variant"] == seen[pid("u3")]
     deadline = time.monotonic() + 10
     while count(tests_created, ab_assignments, test_id="offer-t") < 40 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -350,3 +353,31 @@ def test_api_key_and_rate_limit(db):
         assert int(statuses[-1].headers["retry-after"]) >= 1
         # health checks are never limited
         assert srv.request("GET", "/api/analytics/health", headers={"X-API-Key": "k9"}).status == 200
+
+
+# --- statsd -----------------------------------------------------------------------------------------------------
+def test_statsd_metrics_are_sent(db):
+    import socket
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.2)
+    env = {"STATSD_HOST": "127.0.0.1", "STATSD_PORT": str(sock.getsockname()[1]), "INGEST_RATE_LIMIT": "0"}
+    with Server(db[0], env) as srv:
+        srv.request("POST", EVENT, {"batch": [
+            {"event_type": "calculator_step_completed", "session_id": "m", "event_id": "metric-1",
+             "event_data": {"step": 2, "seconds_on_step": 3}},
+            {"event_type": "bogus", "session_id": "m"}]})
+        lines: set[str] = set()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not any(x.startswith("ai_calculator.api.requests") for x in lines):
+            try:
+                lines.update(sock.recv(65536).decode().splitlines())
+            except TimeoutError:
+                pass
+    sock.close()
+    assert {"ai_calculator.calculator_step_completed:1|c", "ai_calculator.funnel.step_completed.2:1|c",
+            "ai_calculator.ingest.rejected.bogus:1|c",
+            "ai_calculator.api.requests.api_analytics_event.POST.200:1|c"} <= lines
+    assert any(x.startswith("ai_calculator.api.response_time.api_analytics_event.POST:") and x.endswith("|ms")
+               for x in lines)
