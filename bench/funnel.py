@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import resource
 import time
 from datetime import datetime
 from pathlib import Path
@@ -66,6 +65,8 @@ def prepare(events: int, backend: str, pg_url: str) -> tuple[str, int, datetime,
         t = time.perf_counter()
         with engine.begin() as conn:
             insert_demo(conn, data)  # COPY on PostgreSQL, prepared executemany on SQLite
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("ANALYZE")  # fresh statistics, as autovacuum would give a live database
         print(f"loaded in {time.perf_counter() - t:.0f} s", flush=True)
     with engine.connect() as conn:
         n = conn.execute(sa.select(sa.func.count()).select_from(analytics_events)).scalar_one()
@@ -131,7 +132,10 @@ def _child(fn, args, queue):
     t = time.perf_counter()
     result = fn(*args)
     seconds = time.perf_counter() - t
-    queue.put((seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, result))
+    # VmHWM (peak resident set of this process image); ru_maxrss would carry the parent's peak across exec.
+    status = Path("/proc/self/status").read_text()
+    hwm = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
+    queue.put((seconds, hwm / 1024, result))
 
 
 def measure(fn, *args) -> tuple[float, float, object]:
