@@ -157,3 +157,27 @@ def test_long_non_ascii_subject_survives_transport_unchanged():
         "[FAILED: " + ", ".join(p.name for p in parts) + "] AI Job Impact Calculator — weekly report — "
         "Mon 16 Nov – Sun 22 Nov"
     )
+
+
+def test_unreachable_smtp_server_raises_after_writing_the_eml(tmp_path):
+    import socket
+
+    from scheduled.message import send_or_write
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again when the block ends: nothing listens there
+    msg = compose_email(
+        title="W",
+        period_text="W1",
+        parts=_parts()[:1],
+        sender="a@b.c",
+        recipients=["d@e.f"],
+        archive="/a",
+        attachment=None,
+    )
+    eml = tmp_path / "email.eml"
+    with pytest.raises(ConnectionRefusedError):
+        send_or_write(msg, eml, smtp_settings({"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port)}))
+    assert email.message_from_bytes(eml.read_bytes(), policy=policy.default)["Subject"] == "W — W1"
+    assert send_or_write(msg, tmp_path / "offline.eml", None) == "eml"
