@@ -82,7 +82,7 @@ class CreateTestResource:
             if key not in _CREATE_KEYS:
                 raise ParameterError(key, f"unknown field {key!r} (expected: {', '.join(_CREATE_KEYS)})")
         test_type = body.get("test_type")
-        if test_type not in _KINDS:
+        if not isinstance(test_type, str) or test_type not in _KINDS:
             raise ParameterError("test_type", f"'test_type' must be one of {', '.join(_KINDS)} (got {test_type!r})")
         method, required, numeric = _KINDS[test_type]
         name = _string(body, "name", 200)
