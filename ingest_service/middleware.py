@@ -77,8 +77,8 @@ class ApiKeyMiddleware:
         self.keys = frozenset(keys)
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
-        if not self.keys or req.method != "POST" or resp.complete:
-            return
+        if not self.keys or req.method != "POST" or resp.complete or not req.path.startswith("/api/analytics/event"):
+            return  # issue 11: write keys guard event ingest only; the analytics API has its own bearer keys
         key = req.get_header("X-API-Key") or req.get_param("api_key")
         if key not in self.keys:
             raise falcon.HTTPUnauthorized(
