@@ -229,7 +229,7 @@ def _run_locked(
     eml = run_dir / "email.eml"
     try:
         delivery = send_or_write(msg, eml, smtp_settings(env))
-    except (OSError, AnalyticsError, Exception) as exc:  # noqa: BLE001 - smtplib raises many types
+    except Exception as exc:  # noqa: BLE001 - smtplib and sockets raise many types; the run records it
         delivery = f"error: {type(exc).__name__}: {exc}"
     files.append(str(eml))
     failed = [r for r in results if r.status != "ok"]
