@@ -135,7 +135,7 @@ CATALOGUE: dict[str, dict[str, FieldSpec]] = {
     "step_load_timing": {"step": _i(required=True, minimum=1, maximum=20), "load_time_ms": _n(required=True)},
     "client_error": {
         "message": _s(required=True, max_length=1000),
-        "source": _s(max_length=500),
+        "script": _s(max_length=500),  # the failing script's URL ("source" is the traffic source everywhere)
         "lineno": _i(minimum=0),
         "colno": _i(minimum=0),
         "stack": _s(max_length=4000),

@@ -319,7 +319,7 @@ def generate(
     frames.append(
         _frame("client_error", sess[err], t0[err] + np.timedelta64(5, "s"),
                {"message": "TypeError: Cannot read properties of undefined (reading 'score')",
-                "source": "/static/calculator.js", "lineno": 212, "colno": 17})
+                "script": "/static/calculator.js", "lineno": 212, "colno": 17})
     )
 
     # --- server-side events: subscriptions, late and other-source conversions, emails ------------------------------

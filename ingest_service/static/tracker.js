@@ -482,7 +482,7 @@
       errorsSent += 1;
       return track('client_error', {
         message: String(message || 'unknown error').slice(0, 1000),
-        source: source ? String(source).slice(0, 500) : null,
+        script: source ? String(source).slice(0, 500) : null,
         lineno: typeof lineno === 'number' ? lineno : null,
         colno: typeof colno === 'number' ? colno : null,
         stack: stack ? String(stack).slice(0, 4000) : null,
