@@ -6,7 +6,7 @@
 """
 
 from analytics.demo._config import DemoConfig, Job, Source
-from analytics.demo._load import LoadResult, insert_demo, load_demo
+from analytics.demo._load import LoadResult, analyze, insert_demo, load_demo
 from analytics.demo._simulate import DemoData, generate
 
-__all__ = ["DemoConfig", "DemoData", "Job", "LoadResult", "Source", "generate", "insert_demo", "load_demo"]
+__all__ = ["DemoConfig", "DemoData", "Job", "LoadResult", "Source", "analyze", "generate", "insert_demo", "load_demo"]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pandas as pd
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, func, select, text
 
 from analytics.db import get_engine, upgrade
 from analytics.demo._simulate import DemoData, generate
@@ -15,7 +15,7 @@ from analytics.events import ATTRIBUTE_KEYS
 from analytics.partitions import maintain
 from analytics.schema import ab_assignments, ab_tests, analytics_events, assessments, event_keys, sessions
 
-__all__ = ["LoadResult", "load_demo"]
+__all__ = ["LoadResult", "analyze", "insert_demo", "load_demo"]
 
 DEMO_PREFIX = "demo"
 _ASSESSMENT_KEYS = ("job_title", "industry", "risk_level", "risk_score", "completion_time", "age_range",
@@ -137,4 +137,12 @@ def load_demo(
         if existing:
             _delete_demo(conn)
         n = insert_demo(conn, data)
+    analyze(engine)
     return LoadResult(True, n, data.start, data.end)
+
+
+def analyze(engine: Engine) -> None:
+    """Refresh the planner's statistics after a bulk load (a never-analysed table can triple query times)."""
+    with engine.connect() as conn:
+        conn.execute(text("ANALYZE"))
+        conn.commit()
