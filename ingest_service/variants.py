@@ -3,8 +3,10 @@
 Fast path. A running test with a single phase assigns deterministically: the unit's GrowthBook hash
 (:class:`analytics.experiments.Assigner`) under the only weights the test ever had, which is also what a recorded
 first exposure of that unit holds. So the answer is computed from the test's cached configuration without a
-database round trip, and the first exposure is recorded by the group writer right after the response (a bulk
-insert-or-ignore via :func:`analytics.experiments.record_exposures`; a process remembers the units it recorded).
+database round trip, and the first exposure is recorded shortly after the response: buffered for at most 0.2 s
+(or 500 units), then written by the group writer as one insert-or-ignore via
+:func:`analytics.experiments.record_exposures` (a process remembers the units it recorded). A crash can lose the
+last 0.2 s of exposure rows -- not the assignments, which are deterministic, nor any acknowledged event.
 Slow path. A test that is paused/stopped, or whose weights changed (several phases), must honour exposures
 recorded earlier: :func:`analytics.experiments.get_variant` (``record=False``) reads them; a unit newly in the
 test is then recorded as above.
@@ -16,6 +18,7 @@ reason ``config_unavailable``.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -39,6 +42,8 @@ except ImportError:  # pragma: no cover - NOTE: until analytics/experiments/__in
 __all__ = ["VariantService"]
 
 _MAX_TESTS = 1_000
+_FLUSH_SECONDS = 0.2
+_FLUSH_ROWS = 500
 _MAX_RECORDED = 200_000
 
 
@@ -86,6 +91,8 @@ class VariantService:
         self._cache_seconds = cache_seconds
         self._tests: dict[str, tuple[float, _Test | None, str]] = {}
         self._recorded: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._rows: list[dict[str, Any]] = []
+        self._flusher_pid = 0
         self._lock = threading.Lock()
 
     def _test(self, test_id: str) -> tuple[_Test | None, str]:
@@ -118,9 +125,35 @@ class VariantService:
             "test_id": a.test_id, "unit_id": a.unit_id, "variant": a.variant, "phase": a.phase,
             "hash_value": a.bucket, "first_exposure_at": _utcnow(),
         }  # fmt: skip
-        if not self._writer.submit_nowait("exposures", [row]):
-            with self._lock:
-                self._recorded.pop(key, None)  # not queued: try again on the unit's next request
+        self._ensure_flusher()
+        with self._lock:
+            self._rows.append(row)
+            full = len(self._rows) >= _FLUSH_ROWS
+        if full:
+            self.flush_exposures()
+
+    def _ensure_flusher(self) -> None:
+        if self._flusher_pid == os.getpid():
+            return
+        with self._lock:
+            if self._flusher_pid != os.getpid():
+                self._flusher_pid = os.getpid()
+                self._rows.clear()
+                threading.Thread(target=self._flush_loop, name="ingest-exposures", daemon=True).start()
+
+    def _flush_loop(self) -> None:
+        tick = threading.Event()
+        while not tick.wait(_FLUSH_SECONDS):
+            self.flush_exposures()
+
+    def flush_exposures(self) -> None:
+        """Hand the buffered first exposures to the group writer as one job (one insert-or-ignore)."""
+        with self._lock:
+            rows, self._rows = self._rows, []
+        if rows and not self._writer.submit_nowait("exposures", rows, len(rows)):
+            with self._lock:  # not queued: forget them, so the units' next requests record them again
+                for row in rows:
+                    self._recorded.pop((row["test_id"], row["unit_id"]), None)
 
     def variant(self, test_id: str, unit_id: str, unit_type: str) -> dict[str, Any]:
         """The JSON answer for one unit (never raises for an unknown or inactive test)."""

@@ -3,6 +3,7 @@ database, none twice; re-sending everything afterwards (what clients do) stores 
 
 from __future__ import annotations
 
+import http.client
 import threading
 import time
 
@@ -34,8 +35,8 @@ def _load(srv: Server, client: int, acked: list[str], sent: list[tuple[list[str]
         sent.append((ids, body))
         try:
             r = srv.request("POST", EVENT, body, timeout=10)
-        except OSError:
-            return  # the server is gone
+        except (OSError, http.client.HTTPException):
+            return  # the server is gone (refused, reset, or cut mid-response)
         if 200 <= r.status < 300:
             acked.extend(ids)
         n += 1

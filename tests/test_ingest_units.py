@@ -1,0 +1,169 @@
+"""In-process checks of the sidecar's parts: configuration, clock-skew rule, body parsing, token bucket, writer."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import falcon
+import pytest
+from sqlalchemy import create_engine
+
+from analytics.errors import ConfigError
+from ingest_service.body import parse_json
+from ingest_service.config import Config
+from ingest_service.ingest import clock_offset, extract_events, validate_request
+from ingest_service.middleware import TokenBucket
+from ingest_service.writer import DatabaseUnavailable, GroupWriter, QueueFull
+
+NOW = datetime(2026, 11, 25, 12, 0, 0)
+
+
+# --- configuration ----------------------------------------------------------------------------------------------
+def test_config_defaults_and_parsing():
+    cfg = Config.from_env({"DATABASE_URL": "sqlite:////tmp/x.db", "INGEST_ALLOWED_ORIGINS": " https://a.io, https://b.io ,",
+                           "INGEST_MAX_AGE_DAYS": "3", "INGEST_QUEUE_EVENTS": "100"})
+    assert cfg.database_url == "sqlite:////tmp/x.db"
+    assert cfg.allowed_origins == ("https://a.io", "https://b.io")
+    assert cfg.max_age == timedelta(days=3)
+    assert (cfg.queue_events, cfg.ready_events) == (100, 50)
+    assert (cfg.max_batch, cfg.max_future, cfg.skew_threshold) == (500, timedelta(minutes=5), timedelta(seconds=30))
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("INGEST_MAX_BATCH", "0", "INGEST_MAX_BATCH must be an integer >= 1 (got '0')"),
+    ("INGEST_MAX_BATCH", "ten", "INGEST_MAX_BATCH must be an integer >= 1 (got 'ten')"),
+    ("INGEST_WRITE_TIMEOUT", "nan", "INGEST_WRITE_TIMEOUT must be a number >= 0.1 (got 'nan')"),
+    ("INGEST_RATE_LIMIT", "-1", "INGEST_RATE_LIMIT must be a number >= 0 (got '-1')"),
+])
+def test_config_errors_name_variable_expected_and_got(name, value, message):
+    with pytest.raises(ConfigError) as err:
+        Config.from_env({name: value})
+    assert str(err.value) == message
+
+
+# --- clock skew -------------------------------------------------------------------------------------------------
+def test_clock_offset_threshold():
+    thirty = timedelta(seconds=30)
+    assert clock_offset(None, NOW, thirty) == timedelta(0)
+    assert clock_offset("2026-11-25T11:59:40Z", NOW, thirty) == timedelta(0)  # 20 s: latency-sized
+    assert clock_offset("2026-11-25T11:59:00Z", NOW, thirty) == timedelta(seconds=60)
+    assert clock_offset("2026-11-25T14:00:00+02:00", NOW, thirty) == timedelta(0)  # same instant
+    assert clock_offset(datetime(2026, 11, 25, 10, tzinfo=UTC).timestamp(), NOW, thirty) == timedelta(hours=2)
+    with pytest.raises(ValueError) as err:
+        clock_offset("1990-01-01", NOW, thirty)
+    assert str(err.value) == ("'sent_at' must be within 3650 days of the server's time "
+                              "(got 1990-01-01T00:00:00Z, server 2026-11-25T12:00:00Z)")
+
+
+def test_validate_request_corrects_and_windows():
+    raws = [
+        {"event_type": "ai_calculator_opened", "session_id": "s", "timestamp": "2026-11-25T10:00:00Z"},
+        {"event_type": "ai_calculator_opened", "session_id": "s", "timestamp": "2026-11-17T09:00:00Z"},
+    ]
+    # client clock 2 hours behind: its 10:00 is the server's 12:00; its 9:00 eight days ago is too old anyway
+    out = validate_request(raws, "2026-11-25T10:00:00Z", now=NOW, max_age=timedelta(days=7),
+                           max_future=timedelta(minutes=5), skew_threshold=timedelta(seconds=30))
+    assert [e.timestamp for e in out.events] == [datetime(2026, 11, 25, 12, 0, 0)]
+    assert out.events[0].received_at == NOW
+    assert out.corrected == 1
+    assert [(r.index, r.field, r.code) for r in out.rejected] == [(1, "timestamp", "too_old")]
+
+
+def test_extract_events_shapes():
+    assert extract_events({"event_type": "x"}, 10) == ([{"event_type": "x"}], None)
+    assert extract_events({"batch": [1, 2], "sent_at": 5}, 10) == ([1, 2], 5)
+    assert extract_events([1], 10) == ([1], None)
+    with pytest.raises(falcon.HTTPContentTooLarge):
+        extract_events([1, 2, 3], 2)
+
+
+# --- body parsing ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("raw", "code", "description"), [
+    (b"\xef\xbb\xbf{", "malformed_json", "the body is not valid JSON: Expecting property name enclosed in double "
+                                          "quotes at line 1 column 2"),
+    (b'{"a": NaN}', "not_finite", "JSON numbers must be finite (got NaN)"),
+    (b'{"a": "\\ud83d"}', "invalid_string",
+     "strings must be valid Unicode (got a lone surrogate escape such as \\ud800)"),
+    (b'{"\\u0000": 1}', "invalid_string", "strings must not contain the NUL character (\\u0000)"),
+    (b"\xc3\x28", "invalid_utf8", "the body must be UTF-8 (invalid byte at offset 0)"),
+])
+def test_parse_json_errors(raw, code, description):
+    with pytest.raises(falcon.HTTPBadRequest) as err:
+        parse_json(raw)
+    assert (err.value.code, err.value.description) == (code, description)
+
+
+def test_parse_json_accepts_bom_and_surrogate_pairs():
+    assert parse_json(b'\xef\xbb\xbf{"a": "\\ud83d\\ude00"}') == {"a": "\U0001f600"}
+
+
+# --- token bucket ------------------------------------------------------------------------------------------------
+def test_token_bucket_rate_and_burst():
+    bucket = TokenBucket(rate=2.0, burst=3)
+    assert [bucket.take("k", now=100.0) for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert bucket.take("k", now=100.0) == pytest.approx(0.5)  # one token takes 1/rate seconds
+    assert bucket.take("k", now=100.25) == pytest.approx(0.25)
+    assert bucket.take("k", now=100.5) == 0.0
+    assert bucket.take("other", now=100.5) == 0.0
+
+
+# --- the group writer --------------------------------------------------------------------------------------------
+def _until(predicate, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.002)
+    return False
+
+
+def _sqlite_engine(tmp_path):
+    return create_engine(f"sqlite:///{tmp_path / 'w.db'}")
+
+
+def test_writer_groups_concurrent_jobs(tmp_path):
+    engine = _sqlite_engine(tmp_path)
+    gate = threading.Event()
+    groups: list[list[int]] = []
+
+    entered = threading.Event()
+
+    def handler(conn, payloads):
+        entered.set()
+        gate.wait(5)
+        groups.append(list(payloads))
+        return [p * 10 for p in payloads]
+
+    writer = GroupWriter(lambda: engine, {"n": handler}, write_timeout=5)
+    results: dict[int, int] = {}
+    threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, writer.submit("n", i))) for i in range(6)]
+    threads[0].start()
+    assert entered.wait(10)  # the first job is taken alone; the writer then blocks in the handler
+    for t in threads[1:]:
+        t.start()
+    assert _until(lambda: writer.pending_events == 5)
+    gate.set()
+    for t in threads:
+        t.join(10)
+    assert results == {i: i * 10 for i in range(6)}
+    assert [sorted(g) for g in groups] == [[0], [1, 2, 3, 4, 5]]  # one commit for the five waiting requests
+
+
+def test_writer_queue_bound(tmp_path):
+    writer = GroupWriter(lambda: _sqlite_engine(tmp_path), {"n": lambda c, p: p}, queue_events=3)
+    with pytest.raises(QueueFull) as err:
+        writer.submit("n", 1, size=4)
+    assert str(err.value) == "0 events are waiting to be written (limit 3)"
+
+
+def test_writer_database_unavailable_then_backoff(tmp_path):
+    engine = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    writer = GroupWriter(lambda: engine, {"n": lambda c, p: p}, db_backoff=30)
+    with pytest.raises(DatabaseUnavailable):
+        writer.submit("n", 1)
+    assert writer.database_down
+    with pytest.raises(DatabaseUnavailable) as err:  # backing off: refused at once
+        writer.submit("n", 2)
+    assert str(err.value) == writer.last_error
