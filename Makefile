@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed
 KERNEL := ai-calculator-analytics
 HOST ?= 127.0.0.1
 PORT ?= 5000
+LAB_PORT ?= 8888
 
 .PHONY: install demo test lint lab serve report bench migrate maintain clean
 
@@ -38,7 +39,8 @@ maintain: $(STAMP)
 ## lab: JupyterLab on notebooks/ with the project's kernel, on the same database as `make demo`
 lab: $(STAMP)
 	$(PY) -m analytics.cli db upgrade
-	cd notebooks && ../$(VENV)/bin/jupyter lab --notebook-dir=. --ServerApp.ip=$(HOST)
+	cd notebooks && ../$(VENV)/bin/jupyter lab --notebook-dir=. --ServerApp.ip=$(HOST) --ServerApp.port=$(LAB_PORT) \
+		--MappingKernelManager.default_kernel_name=$(KERNEL) $(if $(filter 0,$(shell id -u)),--allow-root) --no-browser
 
 ## serve: the ingest sidecar under gunicorn on $(HOST):$(PORT)
 serve: $(STAMP)
