@@ -6,6 +6,7 @@
     analytics db maintain           # create future monthly partitions (PostgreSQL; idempotent)
     analytics demo-data --days 90 --sessions 50000 --seed 7 [--replace]
     analytics demo                  # demo data + every notebook → HTML reports under reports/demo/
+    analytics alerts check|watch    # evaluate the alert rules once / every --interval seconds
     analytics privacy purge --days N | delete --user-id U   # retention and deletion requests (docs/privacy.md)
 """
 
@@ -52,6 +53,36 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_alerts(args: argparse.Namespace) -> int:
+    """Evaluate the alert rules once (``check``) or every ``--interval`` seconds until stopped (``watch``)."""
+    import signal
+    import threading
+
+    from analytics.alerts.runner import AlertRunner
+    from analytics.performance import ai_calculator_performance
+
+    engine = get_engine()
+    upgrade(engine)
+    ai_calculator_performance.start_monitoring()
+    runner = AlertRunner.from_env(ai_calculator_performance, engine, args.config)
+    if args.action == "check":
+        deliveries = runner.evaluate_once()
+        for d in deliveries:
+            print(f"{d.rule}: {d.state} ({d.severity}) via {d.channel}: {'sent' if d.ok else 'FAILED'}")
+        print(f"{len(deliveries)} notification(s)")
+        ai_calculator_performance.stop_monitoring()
+        return 0
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    runner.start(args.interval)
+    print(f"evaluating alert rules every {args.interval:g} s; Ctrl-C to stop", flush=True)
+    stop.wait()
+    runner.stop()
+    ai_calculator_performance.stop_monitoring()
+    return 0
+
+
 def notebooks_in(folder: Path) -> list[Path]:
     """The notebooks ``make demo`` runs: every ``*.ipynb`` in ``folder`` (not checkpoints), sorted."""
     return sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith("_"))
@@ -91,6 +122,11 @@ def _parser() -> argparse.ArgumentParser:
     db.add_argument("action", choices=["upgrade", "maintain"])
     db.add_argument("--months-ahead", type=int, default=3)
     db.set_defaults(func=_cmd_db)
+    al = sub.add_parser("alerts", help="evaluate the alert rules (docs/monitoring.md)")
+    al.add_argument("action", choices=["check", "watch"])
+    al.add_argument("--interval", type=float, default=30.0, help="seconds between evaluations (watch)")
+    al.add_argument("--config", default=None, help="rules file (default: ALERT_RULES_FILE or the seed's thresholds)")
+    al.set_defaults(func=_cmd_alerts)
     for name, func, helptext in (("demo-data", _cmd_demo_data, "load the demo data set"),
                                  ("demo", _cmd_demo, "demo data + every notebook as an HTML report")):
         d = sub.add_parser(name, help=helptext)
