@@ -174,7 +174,25 @@ def _count_events(url: str) -> int:
         return conn.execute(select(func.count()).select_from(analytics_events)).scalar_one()
 
 
-def run_backend(backend: str, duration: int) -> dict[str, dict[str, float]]:
+def _fsync_ms(tmp: Path, commits: int = 200) -> float:
+    """Mean time of one tiny SQLite commit in WAL mode with ``synchronous=FULL`` (the disk's fsync, right now)."""
+    import sqlite3
+    import time
+
+    conn = sqlite3.connect(tmp / f"fsync-{uuid.uuid4().hex}.db", isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("CREATE TABLE t (a TEXT)")
+    start = time.perf_counter()
+    for _ in range(commits):
+        conn.execute("BEGIN")
+        conn.execute("INSERT INTO t VALUES ('x')")
+        conn.execute("COMMIT")
+    conn.close()
+    return (time.perf_counter() - start) / commits * 1000
+
+
+def run_backend(backend: str, duration: int, workers: int = 2, threads: int = 16) -> dict[str, dict[str, float]]:
     """All measurements for one backend."""
     from ingest_service.testing import Server
 
@@ -184,10 +202,11 @@ def run_backend(backend: str, duration: int) -> dict[str, dict[str, float]]:
         url, cleanup = _database(backend, Path(tmp))
         try:
             test_id = _create_test(url)
-            with Server(url, env, workers=2, threads=16, app="bench.ingest:hello_app") as hello:
+            fsync = _fsync_ms(Path(tmp))
+            with Server(url, env, workers=workers, threads=threads, app="bench.ingest:hello_app") as hello:
                 results["hello POST"] = _wrk(hello.port, _lua(_HELLO_POST_LUA, PATH="/hello"), duration)
                 results["hello GET"] = _wrk(hello.port, _lua("", PATH="/hello") + 'wrk.path = "/hello"', duration)
-            with Server(url, env, workers=2, threads=16) as srv:
+            with Server(url, env, workers=workers, threads=threads) as srv:
                 path = "/api/analytics/event"
                 results["single event"] = _wrk(srv.port, _lua(_EVENT_LUA, PATH=path, BATCH=1), duration)
                 half = results["single event"]["rps"] / 2
@@ -201,6 +220,8 @@ def run_backend(backend: str, duration: int) -> dict[str, dict[str, float]]:
                 results["batch of 100"]["events_per_s"] = stored / duration
                 vpath = f"/api/analytics/ab-testing/{test_id}/variant"
                 results["variant"] = _wrk(srv.port, _lua(_VARIANT_LUA, PATH=vpath), duration)
+            results["_context"] = {"fsync_ms": _fsync_ms(Path(tmp)), "fsync_before_ms": fsync,
+                                   "load": os.getloadavg()[0], "workers": workers, "threads": threads}
         finally:
             from analytics.db import dispose_engines
 
@@ -213,6 +234,9 @@ def _table(backend: str, r: dict[str, dict[str, float]]) -> str:
     hp, hg = r["hello POST"]["rps"], r["hello GET"]["rps"]
     rows = [f"### {backend}", "", "| workload | req/s | events/s | vs hello-world | p50 ms | p99 ms | non-2xx |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
+    ctx = r.pop("_context")
+    rows[0] += (f" — {ctx['workers']} workers × {ctx['threads']} threads; SQLite FULL commit {ctx['fsync_before_ms']:.1f}"
+                f" ms before / {ctx['fsync_ms']:.1f} ms after; load average {ctx['load']:.1f}")
     for name, m in r.items():
         base = hg if name in ("hello GET", "variant") else hp
         events = m.get("events_per_s", m["rps"] if name.startswith("single") else float("nan"))
@@ -226,12 +250,14 @@ def main(argv: list[str] | None = None) -> None:
     """Run the benchmark and print one markdown table per backend."""
     parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run (default 8)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--backends", default="sqlite,postgresql" if os.environ.get("TEST_DATABASE_URL") else "sqlite")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install -y wrk)")
     for backend in args.backends.split(","):
-        print(_table(backend, run_backend(backend.strip(), args.duration)), flush=True)
+        print(_table(backend, run_backend(backend.strip(), args.duration, args.workers, args.threads)), flush=True)
         print()
 
 
