@@ -107,6 +107,12 @@ def _body(
             f"{len(parts)} parts failed</b><ul>{items}</ul></div>"
         )
     kpis = [(p, block) for p in parts if p.digest for block in p.digest.kpi_html]
+    promoted: str | None = None
+    if not kpis and parts and parts[0].digest and parts[0].digest.table_html:
+        # No cell tagged `kpis` anywhere: the first notebook's first table (the weekly report's KPI table)
+        # stands in as the summary, and is not repeated in its section.
+        promoted = parts[0].digest.table_html[0]
+        kpis = [(parts[0], promoted)]
     if kpis:
         out.append('<h2 style="font-size:18px">Key figures</h2>')
         out += [f'<div class="kpis" style="margin:6px 0;overflow-x:auto">{block}</div>' for _, block in kpis]
@@ -122,7 +128,9 @@ def _body(
             out.append(f"<p>{html.escape(part.error or 'no output')}</p>")
             continue
         out += [
-            f'<div style="overflow-x:auto;margin:6px 0">{block}</div>' for block in part.digest.table_html
+            f'<div style="overflow-x:auto;margin:6px 0">{block}</div>'
+            for block in part.digest.table_html
+            if block is not promoted
         ]
         out += [_figure_block(fig, images, with_images) for fig in part.digest.figures]
     if note:

@@ -181,3 +181,32 @@ def test_unreachable_smtp_server_raises_after_writing_the_eml(tmp_path):
         send_or_write(msg, eml, smtp_settings({"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(port)}))
     assert email.message_from_bytes(eml.read_bytes(), policy=policy.default)["Subject"] == "W — W1"
     assert send_or_write(msg, tmp_path / "offline.eml", None) == "eml"
+
+
+def test_without_kpis_tag_the_first_notebooks_first_table_is_the_summary():
+    first = NotebookDigest(
+        name="weekly_report",
+        title="Weekly report",
+        table_html=["<table><tr><td>KPI-T1</td></tr></table>", "<table><tr><td>T2</td></tr></table>"],
+    )
+    other = NotebookDigest(name="funnel", title="Funnel", table_html=["<table><tr><td>F1</td></tr></table>"])
+    parts = [
+        ReportPart("weekly_report", "ok", 1.0, None, first),
+        ReportPart("funnel", "ok", 1.0, None, other),
+    ]
+    body = (
+        compose_email(
+            title="W",
+            period_text="W1",
+            parts=parts,
+            sender="a@b.c",
+            recipients=["d@e.f"],
+            archive="/a",
+            attachment=None,
+        )
+        .get_body(("html",))
+        .get_content()
+    )
+    assert body.count("KPI-T1") == 1
+    assert body.index("Key figures") < body.index("KPI-T1") < body.index("Weekly report") < body.index("T2")
+    assert body.index("Funnel") < body.index("F1")
