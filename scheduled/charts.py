@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ import numpy as np
 __all__ = ["decode_array", "figure_png", "figure_table", "figure_title"]
 
 SUPPORTED = {"scatter", "scattergl", "bar", "funnel", "heatmap"}
+_MIDNIGHT = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]00:00:00(\.0+)?([+-]00:00|Z)?$")
 _DTYPES = {
     "i1": "<i1",
     "u1": "<u1",
@@ -58,11 +60,17 @@ def _axis_title(layout: dict[str, Any], axis: str) -> str:
     return str(title.get("text") or "") if isinstance(title, dict) else str(title or "")
 
 
+def _label(value: Any) -> str:
+    """Category label; midnight timestamps (``2026-09-21T00:00:00.000000``) shorten to their date."""
+    text = str(value)
+    return text[:10] if _MIDNIGHT.match(text) else text
+
+
 def _numeric_or_labels(values: list[Any]) -> list[Any]:
     try:
         return [float(v) for v in values]
     except (TypeError, ValueError):
-        return [str(v) for v in values]
+        return [_label(v) for v in values]
 
 
 def figure_png(fig: dict[str, Any], width_px: int = 640, height_px: int = 320) -> bytes | None:
@@ -100,7 +108,7 @@ def figure_png(fig: dict[str, Any], width_px: int = 640, height_px: int = 320) -
             if kind in ("bar", "funnel"):
                 cats, vals = (y, x) if horizontal else (x, y)
                 vals = [float(v) for v in (vals or [])]
-                cats = [str(c) for c in (cats or range(len(vals)))]
+                cats = [_label(c) for c in (cats or range(len(vals)))]
                 pos = np.arange(len(cats), dtype=float)
                 offset = 0 if stacked else (bars.index(trace) - (len(bars) - 1) / 2) * width
                 base = [bottoms.get(c, 0.0) if stacked else 0.0 for c in cats]
