@@ -8,21 +8,23 @@ once, on SQLite and on partitioned PostgreSQL alike. Either the whole batch is c
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 
 from analytics.errors import InvalidParameterError
 from analytics.events import ATTRIBUTE_KEYS, Event
 from analytics.identity import person_map, upsert_sessions
-from analytics.schema import analytics_events, assessments, event_keys
+from analytics.schema import analytics_events
 
-__all__ = ["WriteResult", "read_events", "to_naive_utc", "write_events"]
+__all__ = ["SQLITE_TS", "WriteResult", "bulk_insert", "check_period", "read_events", "to_naive_utc", "write_events"]
 
 _ASSESSMENT_KEYS = (
     "job_title",
@@ -46,55 +48,87 @@ class WriteResult:
     duplicates: int
 
 
-def _insert_ignore(conn: Connection, table, rows: list[dict[str, Any]]):
+#: SQLAlchemy's own SQLite DATETIME text format: rows written through the driver must match it exactly so that
+#: Core queries compare times correctly.
+SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"
+EVENT_COLUMNS = ("event_id", "event_type", "user_id", "session_id", "timestamp", "received_at", "event_data",
+                 *ATTRIBUTE_KEYS, "created_at")
+ASSESSMENT_COLUMNS = ("event_id", "user_id", "session_id", "created_at", *_ASSESSMENT_KEYS, "country", "region")
+_SQLITE_MAX_ROWS = 4000  # 2 parameters per ledger row, under SQLite's 32,766-parameter limit
+
+
+@contextmanager
+def driver_errors(conn: Connection) -> Iterator[None]:
+    """Re-raise errors of direct driver calls as SQLAlchemy's (``OperationalError``, ``IntegrityError``, ...),
+    so callers handle them exactly like errors of Core statements."""
+    base = conn.dialect.loaded_dbapi.Error
+    try:
+        yield
+    except base as exc:
+        raise DBAPIError.instance(None, None, exc, base) from exc
+
+
+def bulk_insert(conn: Connection, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
+    """Insert pre-serialised rows at the driver's full speed, inside the caller's transaction.
+
+    PostgreSQL: ``COPY … FROM STDIN``; SQLite: one prepared ``executemany``. Rows must already be in the
+    database's representation (JSON as text, SQLite times as :data:`SQLITE_TS` strings).
+    """
+    if not rows:
+        return
+    cols = ", ".join(f'"{c}"' for c in columns)
+    raw = conn.connection.driver_connection
     if conn.dialect.name == "postgresql":
-        return postgresql.insert(table).values(rows).on_conflict_do_nothing()
-    return sqlite.insert(table).values(rows).on_conflict_do_nothing()
+        with raw.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+    else:
+        cur = raw.cursor()
+        cur.executemany(f"INSERT INTO {table} ({cols}) VALUES ({', '.join('?' for _ in columns)})", rows)
+        cur.close()
 
 
-def _new_keys(conn: Connection, events: Sequence[Event]) -> set[str]:
-    """Insert the events' keys into the ledger; return the keys that were not there before."""
+def _new_keys(conn: Connection, events: Sequence[Event], stamp) -> set[str]:
+    """Insert the events' keys into the ledger (insert-or-ignore); return the keys that were not there before."""
+    raw = conn.connection.driver_connection
     new: set[str] = set()
-    # One constant statement run as an executemany (SQLAlchemy's "insertmanyvalues" with RETURNING): compiled
-    # once and cached, where a .values(rows) statement was compiled anew for every batch (~0.5-1 ms per call).
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(event_keys).on_conflict_do_nothing().returning(event_keys.c.event_id)
-    for start in range(0, len(events), _CHUNK):
-        chunk = events[start : start + _CHUNK]
-        rows = [{"event_id": e.event_id, "event_timestamp": e.timestamp} for e in chunk]
-        new.update(conn.execute(stmt, rows).scalars())
+    if conn.dialect.name == "postgresql":
+        with raw.cursor() as cur:
+            cur.execute(
+                "INSERT INTO event_keys (event_id, event_timestamp) "
+                "SELECT * FROM unnest(%s::varchar[], %s::timestamp[]) ON CONFLICT DO NOTHING RETURNING event_id",
+                ([e.event_id for e in events], [e.timestamp for e in events]),
+            )
+            new.update(r[0] for r in cur.fetchall())
+        return new
+    cur = raw.cursor()
+    for lo in range(0, len(events), _SQLITE_MAX_ROWS):
+        chunk = events[lo : lo + _SQLITE_MAX_ROWS]
+        params: list[Any] = []
+        for e in chunk:
+            params += (e.event_id, stamp(e.timestamp))
+        cur.execute(
+            "INSERT INTO event_keys (event_id, event_timestamp) VALUES "
+            + ",".join("(?,?)" for _ in chunk)
+            + " ON CONFLICT DO NOTHING RETURNING event_id",
+            params,
+        )
+        new.update(r[0] for r in cur.fetchall())
+    cur.close()
     return new
 
 
-def _event_row(e: Event, received_at: datetime) -> dict[str, Any]:
-    row = {
-        "event_id": e.event_id,
-        "event_type": e.event_type,
-        "user_id": e.user_id,
-        "session_id": e.session_id,
-        "timestamp": e.timestamp,
-        "received_at": e.received_at or received_at,
-        "event_data": e.event_data,
-        "created_at": received_at,
-    }
-    for key in ATTRIBUTE_KEYS:
-        value = e.event_data.get(key)
-        row[key] = value if isinstance(value, str) else None
-    return row
-
-
-def _assessment_row(e: Event) -> dict[str, Any]:
+def _event_tuple(e: Event, stamp, received: Any) -> tuple:
     d = e.event_data
-    row = {k: d.get(k) for k in _ASSESSMENT_KEYS}
-    row.update(
-        event_id=e.event_id,
-        user_id=e.user_id,
-        session_id=e.session_id,
-        country=d.get("country"),
-        region=d.get("region"),
-        created_at=e.timestamp,
-    )
-    return row
+    attrs = tuple(v if isinstance(v := d.get(k), str) else None for k in ATTRIBUTE_KEYS)
+    return (e.event_id, e.event_type, e.user_id, e.session_id, stamp(e.timestamp),
+            stamp(e.received_at) if e.received_at else received, json.dumps(d), *attrs, received)
+
+
+def _assessment_tuple(e: Event, stamp) -> tuple:
+    d = e.event_data
+    return (e.event_id, e.user_id, e.session_id, stamp(e.timestamp), *(d.get(k) for k in _ASSESSMENT_KEYS),
+            d.get("country"), d.get("region"))
 
 
 def write_events(target: Engine | Connection, events: Iterable[Event]) -> WriteResult:
@@ -124,15 +158,23 @@ def write_events(target: Engine | Connection, events: Iterable[Event]) -> WriteR
     for e in events:
         unique.setdefault(e.event_id, e)
     batch = list(unique.values())
-    new = _new_keys(conn, batch)
-    stored = [e for e in batch if e.event_id in new]
+    if conn.dialect.name == "postgresql":
+        def stamp(ts: datetime) -> Any:
+            return ts
+    else:
+        def stamp(ts: datetime) -> Any:
+            return ts.strftime(SQLITE_TS)
+    with driver_errors(conn):
+        new = _new_keys(conn, batch, stamp)
+        stored = [e for e in batch if e.event_id in new]
+        if stored:
+            received = stamp(datetime.now(UTC).replace(tzinfo=None))
+            rows = [_event_tuple(e, stamp, received) for e in stored]
+            bulk_insert(conn, "analytics_events", EVENT_COLUMNS, rows)
+            rows = [_assessment_tuple(e, stamp) for e in stored if e.event_type == "assessment_submitted"]
+            bulk_insert(conn, "assessments", ASSESSMENT_COLUMNS, rows)
     if stored:
-        received = datetime.now(UTC).replace(tzinfo=None)
-        conn.execute(analytics_events.insert(), [_event_row(e, received) for e in stored])
         upsert_sessions(conn, ((e.session_id, e.user_id, e.timestamp) for e in stored))
-        rows = [_assessment_row(e) for e in stored if e.event_type == "assessment_submitted"]
-        if rows:
-            conn.execute(assessments.insert(), rows)
     return WriteResult(accepted=len(stored), duplicates=len(events) - len(stored))
 
 

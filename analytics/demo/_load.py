@@ -14,6 +14,7 @@ from analytics.demo._simulate import DemoData, generate
 from analytics.events import ATTRIBUTE_KEYS
 from analytics.partitions import maintain
 from analytics.schema import ab_assignments, ab_tests, analytics_events, assessments, event_keys, sessions
+from analytics.storage import SQLITE_TS, bulk_insert
 
 __all__ = ["LoadResult", "analyze", "insert_demo", "load_demo"]
 
@@ -21,7 +22,6 @@ DEMO_PREFIX = "demo"
 _ASSESSMENT_KEYS = ("job_title", "industry", "risk_level", "risk_score", "completion_time", "age_range",
                     "experience_level", "company_size", "education", "country", "region")
 _CHUNK = 20_000
-_TS = "%Y-%m-%d %H:%M:%S.%f"
 
 
 @dataclass(frozen=True)
@@ -56,23 +56,6 @@ _EVENT_COLS = ("event_id", "event_type", "user_id", "session_id", "timestamp", "
 _ASSESSMENT_COLS = ("event_id", "user_id", "session_id", "created_at", *_ASSESSMENT_KEYS)
 
 
-def _bulk(conn, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
-    """Insert many rows at the driver's full speed: COPY on PostgreSQL, one prepared executemany on SQLite."""
-    if not rows:
-        return
-    cols = ", ".join(f'"{c}"' for c in columns)
-    raw = conn.connection.driver_connection
-    if conn.dialect.name == "postgresql":
-        with raw.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-    else:
-        marks = ", ".join("?" for _ in columns)
-        cur = raw.cursor()
-        cur.executemany(f"INSERT INTO {table} ({cols}) VALUES ({marks})", rows)
-        cur.close()
-
-
 def insert_demo(conn, data: DemoData) -> int:
     """Insert generated data inside the caller's transaction (ids must be new: plain inserts, no dedup).
 
@@ -82,13 +65,13 @@ def insert_demo(conn, data: DemoData) -> int:
     """
     ev = data.events
     maintain(conn, start=data.start, end=data.end)
-    now = datetime.now(UTC).replace(tzinfo=None).strftime(_TS)
-    ts = pd.Series(ev["timestamp"]).dt.strftime(_TS).tolist()
+    now = datetime.now(UTC).replace(tzinfo=None).strftime(SQLITE_TS)
+    ts = pd.Series(ev["timestamp"]).dt.strftime(SQLITE_TS).tolist()
     ids, types, users, session_ids, datas = (ev[c].tolist() for c in
                                           ("event_id", "event_type", "user_id", "session_id", "event_data"))
     for lo in range(0, len(ids), _CHUNK):
         hi = min(lo + _CHUNK, len(ids))
-        _bulk(conn, "event_keys", ("event_id", "event_timestamp"), [(ids[i], ts[i]) for i in range(lo, hi)])
+        bulk_insert(conn, "event_keys", ("event_id", "event_timestamp"), [(ids[i], ts[i]) for i in range(lo, hi)])
         rows, arows = [], []
         for i in range(lo, hi):
             d = datas[i]
@@ -97,12 +80,12 @@ def insert_demo(conn, data: DemoData) -> int:
                          *(d.get(k) for k in ATTRIBUTE_KEYS), now))
             if types[i] == "assessment_submitted":
                 arows.append((ids[i], user, session_ids[i], ts[i], *(d.get(k) for k in _ASSESSMENT_KEYS)))
-        _bulk(conn, "analytics_events", _EVENT_COLS, rows)
-        _bulk(conn, "assessments", _ASSESSMENT_COLS, arows)
+        bulk_insert(conn, "analytics_events", _EVENT_COLS, rows)
+        bulk_insert(conn, "assessments", _ASSESSMENT_COLS, arows)
     users = pd.Series([u if isinstance(u, str) else None for u in users], dtype=object)
     per_session = pd.DataFrame({"session_id": session_ids, "user_id": users, "ts": ts}).groupby("session_id").agg(
         user_id=("user_id", "min"), first_seen=("ts", "min"), last_seen=("ts", "max"))
-    _bulk(conn, "sessions", ("session_id", "user_id", "first_seen", "last_seen"),
+    bulk_insert(conn, "sessions", ("session_id", "user_id", "first_seen", "last_seen"),
           [(s, u if isinstance(u, str) else None, f, la) for s, u, f, la in per_session.itertuples()])
     if data.ab_tests:
         conn.execute(ab_tests.insert(), data.ab_tests)
