@@ -27,7 +27,7 @@ def main(argv: list[str]) -> int:
     data = generate(days=90, sessions=sessions, seed=7)
     gen_s = time.perf_counter() - t
     n = len(data.events)
-    print(f"| step | events | seconds | events/s |\n| --- | --- | --- | --- |")
+    print("| step | events | seconds | events/s |\n| --- | --- | --- | --- |")
     print(f"| generate ({sessions:,} sessions) | {n:,} | {gen_s:.1f} | {n / gen_s:,.0f} |")
     with tempfile.TemporaryDirectory() as tmp:
         engine = _build_engine(f"sqlite:///{tmp}/bench.db")
