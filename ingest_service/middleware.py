@@ -23,7 +23,8 @@ class CorsMiddleware:
     A preflight (``OPTIONS`` with ``Access-Control-Request-Method``) from an allowed origin is answered ``204``
     with the allowed methods and headers (cached 10 minutes); from another origin ``403``. Other responses to an
     allowed origin carry ``Access-Control-Allow-Origin`` (the origin itself, with ``Vary: Origin``) and expose
-    ``Retry-After``. A ``POST`` from a browser of a non-allowed origin is refused with ``403`` before anything is
+    ``Retry-After``. The sidecar's own origin (its calculator page) is always allowed. A ``POST`` from a browser
+    of a non-allowed origin is refused with ``403`` before anything is
     stored (requests without ``Origin``, e.g. from servers, are not affected).
     """
 
@@ -31,14 +32,18 @@ class CorsMiddleware:
         self.any = "*" in origins
         self.origins = frozenset(o.rstrip("/") for o in origins if o != "*")
 
-    def allowed(self, origin: str | None) -> bool:
-        return bool(origin) and (self.any or origin.rstrip("/") in self.origins)
+    def allowed(self, origin: str | None, req: falcon.Request | None = None) -> bool:
+        """A configured origin, or the sidecar's own (its calculator page is served from /static)."""
+        if not origin:
+            return False
+        origin = origin.rstrip("/")
+        return self.any or origin in self.origins or (req is not None and origin == f"{req.scheme}://{req.netloc}")
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         origin = req.get_header("Origin")
         if origin is None:
             return
-        ok = self.allowed(origin)
+        ok = self.allowed(origin, req)
         if req.method == "OPTIONS" and req.get_header("Access-Control-Request-Method"):
             if not ok:
                 raise falcon.HTTPForbidden(
@@ -63,7 +68,7 @@ class CorsMiddleware:
 
     def process_response(self, req: falcon.Request, resp: falcon.Response, resource: Any, req_succeeded: bool) -> None:
         origin = req.get_header("Origin")
-        if origin is not None and self.allowed(origin):
+        if origin is not None and self.allowed(origin, req):
             resp.set_header("Access-Control-Allow-Origin", origin)
             resp.set_header("Access-Control-Allow-Credentials", "true")
             resp.set_header("Access-Control-Expose-Headers", "Retry-After")

@@ -270,6 +270,13 @@ def test_cors_preflight_and_headers(server):
     assert r.status == 200 and "access-control-allow-origin" not in r.headers
 
 
+def test_own_origin_is_allowed(server):
+    # The calculator page served by the sidecar itself posts with its own origin, configured or not.
+    own = f"http://127.0.0.1:{server.port}"
+    r = server.request("POST", EVENT, opened("cors-own"), {"Origin": own})
+    assert (r.status, r.headers["access-control-allow-origin"]) == (200, own)
+
+
 # --- health, readiness, OpenAPI ---------------------------------------------------------------------------------
 def test_health_ready_openapi(server):
     r = server.request("GET", "/api/analytics/health")
