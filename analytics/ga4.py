@@ -104,18 +104,14 @@ class GA4Reconciliation:
 def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
     """Wilson score interval for a binomial proportion (Wilson 1927); ``trials`` must be > 0 and
     ``0 <= successes <= trials``."""
-    from scipy.stats import norm
+    from statsmodels.stats.proportion import proportion_confint
 
     if trials <= 0 or not 0 <= successes <= trials:
         raise InvalidParameterError(
             "successes", f"'successes' must be between 0 and 'trials' > 0 (got successes={successes}, trials={trials})"
         )
-    z = float(norm.ppf(0.5 + confidence / 2))
-    p = successes / trials
-    denom = 1 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denom
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+    lo, hi = proportion_confint(successes, trials, alpha=1 - confidence, method="wilson")
+    return max(0.0, float(lo)), min(1.0, float(hi))
 
 
 def _empty_counts(column: str) -> pd.DataFrame:

@@ -142,10 +142,8 @@ def wilson_rate(numerator: int, denominator: int, confidence: float = 0.95) -> R
             f"(got numerator={numerator}, denominator={denominator})")
     if denominator == 0:
         return Rate(numerator, 0, None, None, None, confidence, "denominator is 0")
-    n = denominator
-    p = numerator / n
-    z = float(_st.norm.ppf(1 - (1 - confidence) / 2))
-    denom = 1 + z * z / n
-    center = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return Rate(numerator, n, p, max(0.0, center - half), min(1.0, center + half), confidence)
+    from statsmodels.stats.proportion import proportion_confint
+
+    lo, hi = proportion_confint(numerator, denominator, alpha=1 - confidence, method="wilson")
+    return Rate(numerator, denominator, numerator / denominator, max(0.0, float(lo)), min(1.0, float(hi)),
+                confidence)
