@@ -64,7 +64,9 @@ def funnel(
     -----
     Each person's result is the best attempt (most steps, then earliest entry). The work is a single
     ``GROUP BY person`` aggregate (first/last time per step) that is provably exact for most people (see
-    :mod:`analytics.funnel._fast`); only the others are evaluated event by event.
+    :mod:`analytics.funnel._fast`); only the others are evaluated event by event. For a database source the
+    whole fast pass and the per-step totals run in SQL (:mod:`analytics.funnel._sql`); ``.people()`` recomputes
+    the per-person outcomes in the database on first use.
     """
     spec = build_spec(steps, window=window, order=order, exclusions=exclusions, breakdown=breakdown)
     if not 0 < confidence < 1:
@@ -73,14 +75,20 @@ def funnel(
         if start_date is not None or end_date is not None:
             events = _clip(events, start_date, end_date)
         return build_result(frame_outcomes(events, spec), spec, confidence=confidence)
-    from analytics.funnel._sql import sql_outcomes
+    from analytics.funnel._sql import sql_outcomes, sql_totals
 
     if start_date is None or end_date is None:
         raise InvalidParameterError(
             "start_date",
             f"a database source needs 'start_date' and 'end_date' (got {start_date!r}, {end_date!r})",
         )
-    return build_result(sql_outcomes(events, spec, start_date, end_date), spec, confidence=confidence)
+    totals = sql_totals(events, spec, start_date, end_date)
+    source = events
+
+    def load():
+        return sql_outcomes(source, spec, start_date, end_date)
+
+    return build_result(totals, spec, confidence=confidence, loader=load)
 
 
 def _clip(events: pd.DataFrame, start: Any, end: Any) -> pd.DataFrame:

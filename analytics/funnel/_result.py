@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -11,7 +12,7 @@ from statsmodels.stats.proportion import proportion_confint
 from analytics.errors import InvalidParameterError
 from analytics.funnel._spec import FunnelSpec
 
-__all__ = ["FunnelResult", "Outcomes", "build_result"]
+__all__ = ["FunnelResult", "Outcomes", "StepTotals", "build_result"]
 
 TABLE_COLUMNS = [
     "step",
@@ -61,6 +62,42 @@ class Outcomes:
 
 
 @dataclass
+class StepTotals:
+    """Per breakdown value and step: people counted, and the sum and median of time from the previous step.
+
+    ``count``, ``dur_sum`` (integer microseconds) and ``median`` (microseconds; NaN when nobody) are
+    ``B x N`` arrays, one row per value of ``breakdown`` ("" without a breakdown). Both funnel paths reduce to
+    this, so the step table is built by one function: the DataFrame path from :class:`Outcomes`, the database
+    path from ``GROUP BY`` totals.
+    """
+
+    breakdown: list[str]
+    count: np.ndarray
+    dur_sum: np.ndarray
+    median: np.ndarray
+
+    @classmethod
+    def from_outcomes(cls, o: Outcomes, spec: FunnelSpec) -> StepTotals:
+        """Totals of in-memory outcomes (the median of an even count is the mean of the two middle values)."""
+        n = spec.n_steps
+        values = [""] if spec.breakdown is None else sorted(set(o.breakdown.astype(str).tolist()))
+        count = np.zeros((len(values), n), dtype=np.int64)
+        dur_sum = np.zeros((len(values), n), dtype=np.int64)
+        median = np.full((len(values), n), np.nan)
+        for b, value in enumerate(values):
+            sel = np.ones(len(o.reached), dtype=bool) if spec.breakdown is None else o.breakdown == value
+            reached, times = o.reached[sel], o.times[sel]
+            for k in range(n):
+                hit = reached > k
+                count[b, k] = int(hit.sum())
+                if k and count[b, k]:
+                    d = times[hit, k] - times[hit, k - 1]
+                    dur_sum[b, k] = int(d.sum())
+                    median[b, k] = float(np.median(d))
+        return cls(values, count, dur_sum, median)
+
+
+@dataclass
 class FunnelResult:
     """A funnel's step table plus the people behind it.
 
@@ -78,10 +115,24 @@ class FunnelResult:
 
     table: pd.DataFrame
     spec: FunnelSpec
-    outcomes: Outcomes = field(repr=False)
+    _outcomes: Outcomes | None = field(default=None, repr=False)
+    _loader: Callable[[], Outcomes] | None = field(default=None, repr=False)
+
+    @property
+    def outcomes(self) -> Outcomes:
+        """Per-person outcomes (for a database funnel fetched on first use: ids, breakdown, steps reached)."""
+        if self._outcomes is None:
+            if self._loader is None:
+                raise RuntimeError("FunnelResult has neither outcomes nor a loader")  # pragma: no cover
+            self._outcomes = self._loader()
+        return self._outcomes
 
     def people(self, step: int, *, dropped: bool = False, breakdown: str | None = None) -> list[str]:
-        """Sorted person ids counted at ``step`` (``dropped=True``: counted at ``step - 1`` but not ``step``)."""
+        """Sorted person ids counted at ``step`` (``dropped=True``: counted at ``step - 1`` but not ``step``).
+
+        For a database funnel the first call recomputes the per-person outcomes in the database and keeps the
+        ids, breakdown values and steps reached (not the times) for later calls.
+        """
         n = self.spec.n_steps
         low = 1 if dropped else 0
         if not isinstance(step, int) or isinstance(step, bool) or not low <= step < n:
@@ -95,32 +146,46 @@ class FunnelResult:
         return sorted(str(p) for p in o.person_id[sel])
 
 
-def build_result(outcomes: Outcomes, spec: FunnelSpec, *, confidence: float = 0.95) -> FunnelResult:
-    """Aggregate per-person outcomes into the step table (rules 5, 9 and 10)."""
+def build_result(
+    outcomes: Outcomes | StepTotals,
+    spec: FunnelSpec,
+    *,
+    confidence: float = 0.95,
+    loader: Callable[[], Outcomes] | None = None,
+) -> FunnelResult:
+    """Aggregate per-person outcomes (or their totals plus a ``loader`` of the people) into the step table
+    (rules 5, 9 and 10)."""
+    if isinstance(outcomes, Outcomes):
+        totals, kept = StepTotals.from_outcomes(outcomes, spec), outcomes
+    else:
+        totals, kept = outcomes, None
     blocks = []
     if spec.breakdown is None:
-        blocks.append(_block(outcomes, np.ones(len(outcomes.reached), dtype=bool), spec, confidence))
+        if totals.breakdown:
+            blocks.append(_block(totals, 0, spec, confidence))
+        else:
+            empty = StepTotals([""], *(np.zeros((1, spec.n_steps), dtype=np.int64) for _ in range(2)),
+                               np.full((1, spec.n_steps), np.nan))
+            blocks.append(_block(empty, 0, spec, confidence))
     else:
-        values, counts = np.unique(outcomes.breakdown.astype(str), return_counts=True)
-        for value in [v for _, v in sorted(zip(-counts, values, strict=True))]:
-            block = _block(outcomes, outcomes.breakdown == value, spec, confidence)
-            block.insert(0, "breakdown", value)
+        order = sorted(range(len(totals.breakdown)), key=lambda b: (-totals.count[b, 0], totals.breakdown[b]))
+        for b in order:
+            block = _block(totals, b, spec, confidence)
+            block.insert(0, "breakdown", totals.breakdown[b])
             blocks.append(block)
     if not blocks:
         table = pd.DataFrame(columns=["breakdown", *TABLE_COLUMNS])
     else:
         table = pd.concat(blocks, ignore_index=True)
-    return FunnelResult(table, spec, outcomes)
+    return FunnelResult(table, spec, kept, loader)
 
 
-def _block(o: Outcomes, sel: np.ndarray, spec: FunnelSpec, confidence: float) -> pd.DataFrame:
-    reached = o.reached[sel]
-    times = o.times[sel]
+def _block(t: StepTotals, b: int, spec: FunnelSpec, confidence: float) -> pd.DataFrame:
     rows = []
-    first = int((reached > 0).sum())
+    first = int(t.count[b, 0])
     prev_count = first
     for k, step in enumerate(spec.steps):
-        count = int((reached > k).sum())
+        count = int(t.count[b, k])
         row = {"step": k, "step_name": step.display(), "count": count, "note": ""}
         if first:
             lo, hi = proportion_confint(count, first, alpha=1 - confidence, method="wilson")
@@ -140,9 +205,9 @@ def _block(o: Outcomes, sel: np.ndarray, spec: FunnelSpec, confidence: float) ->
             else:
                 row.update(conversion_from_previous=np.nan, drop_off_rate=np.nan)
             if count:
-                d = (times[reached > k, k] - times[reached > k, k - 1]).astype(np.float64) / 1e6
                 row.update(
-                    median_time_to_convert_s=float(np.median(d)), mean_time_to_convert_s=float(d.mean())
+                    median_time_to_convert_s=float(t.median[b, k]) / 1e6,
+                    mean_time_to_convert_s=int(t.dur_sum[b, k]) / count / 1e6,
                 )
             else:
                 row.update(median_time_to_convert_s=np.nan, mean_time_to_convert_s=np.nan)
