@@ -65,6 +65,7 @@ analytics_events = Table(
     Column("region", String(100)),
     Column("device", String(20)),
     Column("created_at", DateTime, nullable=False, server_default=func.now()),
+    Column("form_step", Integer),  # event_data.step when a JSON integer (migration 0003; the funnel matches on it)
 )
 Index("ix_events_type_ts", analytics_events.c.event_type, analytics_events.c.timestamp)
 Index("ix_events_session", analytics_events.c.session_id)

@@ -52,7 +52,7 @@ class WriteResult:
 #: Core queries compare times correctly.
 SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"
 EVENT_COLUMNS = ("event_id", "event_type", "user_id", "session_id", "timestamp", "received_at", "event_data",
-                 *ATTRIBUTE_KEYS, "created_at")
+                 *ATTRIBUTE_KEYS, "created_at", "form_step")
 ASSESSMENT_COLUMNS = ("event_id", "user_id", "session_id", "created_at", *_ASSESSMENT_KEYS, "country", "region")
 _SQLITE_MAX_ROWS = 4000  # 2 parameters per ledger row, under SQLite's 32,766-parameter limit
 
@@ -122,7 +122,13 @@ def _event_tuple(e: Event, stamp, received: Any) -> tuple:
     d = e.event_data
     attrs = tuple(v if isinstance(v := d.get(k), str) else None for k in ATTRIBUTE_KEYS)
     return (e.event_id, e.event_type, e.user_id, e.session_id, stamp(e.timestamp),
-            stamp(e.received_at) if e.received_at else received, json.dumps(d), *attrs, received)
+            stamp(e.received_at) if e.received_at else received, json.dumps(d), *attrs, received, form_step(d))
+
+
+def form_step(data: dict) -> int | None:
+    """The typed ``form_step`` column: ``data["step"]`` when it is an integer (not a boolean), else None."""
+    v = data.get("step")
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
 def _assessment_tuple(e: Event, stamp) -> tuple:

@@ -14,7 +14,7 @@ from analytics.demo._simulate import DemoData, generate
 from analytics.events import ATTRIBUTE_KEYS
 from analytics.partitions import maintain
 from analytics.schema import ab_assignments, ab_tests, analytics_events, assessments, event_keys, sessions
-from analytics.storage import SQLITE_TS, bulk_insert
+from analytics.storage import SQLITE_TS, bulk_insert, form_step
 
 __all__ = ["LoadResult", "analyze", "insert_demo", "load_demo"]
 
@@ -52,7 +52,7 @@ def _delete_demo(conn) -> None:
 
 
 _EVENT_COLS = ("event_id", "event_type", "user_id", "session_id", "timestamp", "received_at", "event_data",
-               *ATTRIBUTE_KEYS, "created_at")
+               *ATTRIBUTE_KEYS, "created_at", "form_step")
 _ASSESSMENT_COLS = ("event_id", "user_id", "session_id", "created_at", *_ASSESSMENT_KEYS)
 
 
@@ -77,7 +77,7 @@ def insert_demo(conn, data: DemoData) -> int:
             d = datas[i]
             user = users[i] if isinstance(users[i], str) else None
             rows.append((ids[i], types[i], user, session_ids[i], ts[i], ts[i], json.dumps(d),
-                         *(d.get(k) for k in ATTRIBUTE_KEYS), now))
+                         *(d.get(k) for k in ATTRIBUTE_KEYS), now, form_step(d)))
             if types[i] == "assessment_submitted":
                 arows.append((ids[i], user, session_ids[i], ts[i], *(d.get(k) for k in _ASSESSMENT_KEYS)))
         bulk_insert(conn, "analytics_events", _EVENT_COLS, rows)

@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import (
-    BigInteger,
     Column,
     Integer,
     MetaData,
@@ -40,7 +39,14 @@ from sqlalchemy.engine import Connection, Engine
 from analytics.funnel._frame import exact_outcomes
 from analytics.funnel._result import Outcomes, StepTotals
 from analytics.funnel._spec import FunnelSpec
-from analytics.funnel._sqlexpr import CreateTempAs, chain_columns, epoch_us, person_stage, step_condition
+from analytics.funnel._sqlexpr import (
+    Clock,
+    CreateTempAs,
+    chain_columns,
+    epoch_us,
+    person_stage,
+    step_condition,
+)
 from analytics.funnel._sqltotals import step_totals
 
 __all__ = ["epoch_us", "sql_outcomes", "sql_totals", "step_condition"]
@@ -78,8 +84,13 @@ def _outcome_table(conn: Connection, spec: FunnelSpec, start: Any, end: Any) -> 
         for stmt in PG_SETTINGS:
             conn.exec_driver_sql(stmt)
     name = f"funnel_{uuid.uuid4().hex[:12]}"
-    conv, joined, pm, period, step_c, excl_c, bd = person_stage(spec, s, e)
-    conn.execute(CreateTempAs(name, select(*chain_columns(conv, spec))))
+    clock = Clock(conn.dialect.name)
+    per, joined, pm, period, step_c, excl_c, bd = person_stage(spec, s, e, integer_times=clock.integer)
+    if conn.dialect.name == "postgresql":  # a hash aggregate in memory, not an on-disk sort of wide rows
+        conn.exec_driver_sql("SET LOCAL enable_sort = off")
+    conn.execute(CreateTempAs(name, select(*chain_columns(per, spec, clock))))
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL enable_sort = on")
     n = spec.n_steps
     tmp = Table(
         name,
@@ -88,7 +99,7 @@ def _outcome_table(conn: Connection, spec: FunnelSpec, start: Any, end: Any) -> 
         Column("bd", String(200)),
         Column("reached", Integer),
         Column("exact", Integer),
-        *[Column(f"t{k}", BigInteger) for k in range(n)],
+        *[Column(f"t{k}", clock.type) for k in range(n)],
     )
     try:
         todo = [r[0] for r in conn.execute(select(tmp.c.person_id).where(tmp.c.exact == 0))]
@@ -121,7 +132,7 @@ def _outcome_table(conn: Connection, spec: FunnelSpec, start: Any, end: Any) -> 
                     "bd": str(b),
                     "reached": int(r),
                     "exact": 1,
-                    **{f"t{k}": (int(ts[k]) if k < r else None) for k in range(n)},
+                    **{f"t{k}": (clock.value(ts[k]) if k < r else None) for k in range(n)},
                 }
                 for p, b, r, ts in zip(exact.person_id, exact.breakdown, exact.reached, exact.times, strict=True)
             ]
@@ -135,7 +146,7 @@ def _outcome_table(conn: Connection, spec: FunnelSpec, start: Any, end: Any) -> 
 def sql_totals(source: Engine | Connection | str, spec: FunnelSpec, start: Any, end: Any) -> StepTotals:
     """Per-step counts and time-to-convert totals for events in ``[start, end)``, computed in the database."""
     with _transaction(source) as conn, _outcome_table(conn, spec, start, end) as tmp:
-        return step_totals(conn, tmp, spec)
+        return step_totals(conn, tmp, spec, Clock(conn.dialect.name))
 
 
 def sql_outcomes(source: Engine | Connection | str, spec: FunnelSpec, start: Any, end: Any) -> Outcomes:

@@ -7,9 +7,10 @@ Everything is SQLAlchemy Core and compiles on SQLite and PostgreSQL; the only di
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, and_, case, func, literal, or_, select
+from sqlalchemy import BigInteger, DateTime, Integer, Interval, and_, case, func, literal, null, or_, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.elements import ClauseElement, ColumnElement
@@ -17,7 +18,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from analytics.funnel._spec import FunnelSpec, Step
 
-__all__ = ["CreateTempAs", "chain_columns", "epoch_us", "person_stage", "step_condition"]
+__all__ = ["Clock", "CreateTempAs", "chain_columns", "epoch_us", "interval_us", "person_stage", "step_condition"]
 
 
 class epoch_us(FunctionElement):  # noqa: N801 - SQL function style
@@ -89,11 +90,13 @@ def breakdown_value(ev, spec: FunnelSpec) -> ColumnElement:
     return func.coalesce(_property(ev, spec.breakdown), "") if spec.breakdown else literal("")
 
 
-def person_stage(spec: FunnelSpec, start, end):
+def person_stage(spec: FunnelSpec, start, end, *, integer_times: bool = True):
     """One row per person entering the funnel: first/last time (µs) of each step, entry and exclusion counts,
     entry breakdown range — the aggregates of :class:`analytics.funnel._fast.PersonAggregates`, in SQL.
 
-    Returns ``(subquery, joined, person_map, period)``; the last three are reused by the exact pass.
+    Times are integer microseconds when ``integer_times`` (SQLite), else timestamps (see :class:`Clock`).
+    Returns ``(subquery, joined, person_map, period, step conditions, exclusion conditions, breakdown)``; all
+    but the first are reused by the exact pass.
     """
     from analytics.identity import person_map
     from analytics.schema import analytics_events as ev
@@ -125,8 +128,10 @@ def person_stage(spec: FunnelSpec, start, end):
         .having(n_entries > 0)
         .subquery("agg")
     )
-    # Times to integer microseconds once per person; OFFSET 0 keeps the planner from inlining the conversions
-    # into every reference of the chain expressions below.
+    if not integer_times:
+        return agg, joined, pm, period, step_c, excl_c, bd
+    # SQLite: times to integer microseconds once per person; OFFSET 0 keeps the planner from inlining the
+    # conversions into every reference of the chain expressions.
     conv = select(
         agg.c.person_id,
         *[epoch_us(agg.c[f"f{k}"]).label(f"f{k}") for k in range(spec.n_steps)],
@@ -139,14 +144,57 @@ def person_stage(spec: FunnelSpec, start, end):
     return conv, joined, pm, period, step_c, excl_c, bd
 
 
-def chain_columns(p, spec: FunnelSpec) -> list[ColumnElement]:
+class Clock:
+    """How times are held in the per-person stage and the outcome table, per dialect.
+
+    SQLite: integer microseconds (its text timestamps cannot take a microsecond offset). PostgreSQL: native
+    timestamps, the window edge as ``f0 + interval`` and microseconds only for the durations, so the ~20
+    first/last times per person are never converted (an ``EXTRACT`` per value cost ≈1 s at 750k people).
+    """
+
+    def __init__(self, dialect_name: str) -> None:
+        self.integer = dialect_name != "postgresql"
+
+    @property
+    def type(self):
+        return BigInteger() if self.integer else DateTime()
+
+    def plus(self, t: ColumnElement, us: int) -> ColumnElement:
+        return t + us if self.integer else t + literal(timedelta(microseconds=us), Interval())
+
+    def minus_us(self, a: ColumnElement, b: ColumnElement) -> ColumnElement:
+        """``a - b`` in integer microseconds."""
+        return a - b if self.integer else interval_us(a - b)
+
+    def value(self, us: int | None) -> Any:
+        if us is None:
+            return None
+        return int(us) if self.integer else _EPOCH + timedelta(microseconds=int(us))
+
+
+_EPOCH = datetime(1970, 1, 1)
+
+
+class interval_us(FunctionElement):  # noqa: N801 - SQL function style
+    """Microseconds of a PostgreSQL interval (days and time; exact, integer)."""
+
+    type = BigInteger()
+    inherit_cache = True
+
+
+@compiles(interval_us, "postgresql")
+def _interval_pg(element, compiler, **kw):
+    return f"CAST(EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)}) * 1000000 AS BIGINT)"
+
+
+def chain_columns(p, spec: FunnelSpec, clock: Clock) -> list[ColumnElement]:
     """``reached``, ``exact`` and the step times ``t0..t{n-1}`` of the fast pass, from a :func:`person_stage` row.
 
     Ordered: ``t_k = f_k`` while ``f_k > f_{k-1}`` and ``f_k <= f_0 + window``; the result is exact when the chain
     completes, or breaks at j with ``l_j <= f_{j-1}``, or breaks on the window with one entry (proof in
     :mod:`analytics.funnel._fast`). Strict: exact when nobody could take step 1. Unordered (distinct names):
     exact when every step event lies in the first anchor's window; times are the unsorted ``f_k`` (sorted when
-    the durations are taken). Exclusion events or mixed entry breakdown values always go to the exact pass.
+    the durations are taken). ``n`` is at most a few dozen, so the nested ``CASE`` stays small. Exclusion events or mixed entry breakdown values always go to the exact pass.
     """
     n, w = spec.n_steps, spec.window_us
     f = [p.c[f"f{k}"] for k in range(n)]
@@ -160,16 +208,16 @@ def chain_columns(p, spec: FunnelSpec) -> list[ColumnElement]:
         first = f[0]
         for k in range(1, n):
             first = case((f[k] < first, f[k]), (first.is_(None), f[k]), else_=first)
-        fast = and_(latest <= first + w) if spec.disjoint else literal(False)
+        fast = and_(latest <= clock.plus(first, w)) if spec.disjoint else literal(False)
         exact = case((and_(fast, clean), 1), else_=0)
         times = f
     elif spec.order == "strict":
         reached = literal(1)
         fast = or_(p.c.l1.is_(None), p.c.l1 <= f[0]) if n > 1 else literal(True)
         exact = case((and_(fast, clean), 1), else_=0)
-        times = [f[0], *[literal(None, BigInteger) for _ in range(1, n)]]
+        times = [f[0], *[null().cast(clock.type) for _ in range(1, n)]]
     else:
-        edge = f[0] + w
+        edge = clock.plus(f[0], w)
         brk = [or_(f[k].is_(None), f[k] <= f[k - 1], f[k] > edge) for k in range(1, n)]
         reached = case(*[(b, k) for k, b in enumerate(brk, 1)], else_=n) if n > 1 else literal(1)
         settled = [

@@ -16,11 +16,12 @@ from sqlalchemy.engine import Connection
 
 from analytics.funnel._result import StepTotals
 from analytics.funnel._spec import FunnelSpec
+from analytics.funnel._sqlexpr import Clock
 
 __all__ = ["durations", "step_totals"]
 
 
-def durations(tmp: Table, spec: FunnelSpec):
+def durations(tmp: Table, spec: FunnelSpec, clock: Clock):
     """The ``(bd, k, dur)`` subquery: one row per person and step reached (``dur`` NULL at step 0)."""
     n = spec.n_steps
     t = [tmp.c[f"t{k}"] for k in range(n)]
@@ -29,7 +30,7 @@ def durations(tmp: Table, spec: FunnelSpec):
             select(
                 tmp.c.bd,
                 literal(k, Integer).label("k"),
-                (t[k] - t[k - 1]).label("dur") if k else null().cast(BigInteger).label("dur"),
+                clock.minus_us(t[k], t[k - 1]).label("dur") if k else null().cast(BigInteger).label("dur"),
             ).where(tmp.c.reached > k)
             for k in range(n)
         ]
@@ -44,16 +45,16 @@ def durations(tmp: Table, spec: FunnelSpec):
     ranked = select(
         stacked.c.bd,
         (func.row_number().over(partition_by=stacked.c.person_id, order_by=stacked.c.t) - 1).label("k"),
-        (stacked.c.t - func.lag(stacked.c.t).over(partition_by=stacked.c.person_id, order_by=stacked.c.t)).label(
-            "dur"
-        ),
+        clock.minus_us(
+            stacked.c.t, func.lag(stacked.c.t).over(partition_by=stacked.c.person_id, order_by=stacked.c.t)
+        ).label("dur"),
     )
     return ranked.subquery("d")
 
 
-def step_totals(conn: Connection, tmp: Table, spec: FunnelSpec) -> StepTotals:
+def step_totals(conn: Connection, tmp: Table, spec: FunnelSpec, clock: Clock) -> StepTotals:
     """Counts, duration sums and medians per breakdown value and step, computed in the database."""
-    d = durations(tmp, spec)
+    d = durations(tmp, spec, clock)
     cols = [d.c.bd, d.c.k, func.count().label("n"), func.sum(d.c.dur).label("s")]
     postgres = conn.dialect.name == "postgresql"
     if postgres:

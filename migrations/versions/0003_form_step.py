@@ -1,0 +1,40 @@
+"""Typed ``form_step`` column on the events: ``event_data.step`` as an integer, backfilled.
+
+The calculator funnel matches ``calculator_step_completed`` events by their ``step`` property; extracting it from
+JSON for every row and every step made the funnel aggregate measurably slower (≈0.2 s per pass over 3 M rows on
+PostgreSQL, ten passes per query). ``form_step`` holds the value when it is a JSON integer (booleans, strings and
+missing values stay NULL, matching the funnel's typed equality) and is filled by every writer
+(``analytics.storage.write_events``, the demo bulk loader).
+
+Revision ID: 0003
+Revises: 0002
+Create Date: 2026-11-25
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column("analytics_events", sa.Column("form_step", sa.Integer))
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "UPDATE analytics_events SET form_step = CAST(event_data ->> 'step' AS INTEGER) "
+            "WHERE jsonb_typeof(event_data -> 'step') = 'number' "
+            "AND (event_data ->> 'step') ~ '^-?[0-9]{1,9}$'"
+        )
+    else:
+        op.execute(
+            "UPDATE analytics_events SET form_step = json_extract(event_data, '$.step') "
+            "WHERE json_type(event_data, '$.step') = 'integer'"
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("analytics_events") as batch:
+        batch.drop_column("form_step")
