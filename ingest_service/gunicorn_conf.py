@@ -17,6 +17,10 @@ keepalive = 5
 timeout = 30
 graceful_timeout = 15
 max_requests = 0
+# The longest valid request line: three 100-code-point parameters, each up to 4 UTF-8 bytes percent-encoded
+# (12 characters per code point) ≈ 3,600 characters plus the path — over gunicorn's 4,094 default (a 414 the API
+# document does not promise). 8,190 is gunicorn's maximum.
+limit_request_line = 8190
 accesslog = os.environ.get("INGEST_ACCESS_LOG") or None
 errorlog = "-"
 loglevel = os.environ.get("INGEST_LOG_LEVEL", "info")

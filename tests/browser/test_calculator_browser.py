@@ -199,7 +199,8 @@ def test_offer_matches_the_assigned_variant_and_survives_reload(browser, sidecar
             assert page.get_attribute("#offer", "data-variant") == recorded
             assert page.inner_text("#offer-price") == f"${offer['price']:.2f}"
             assert page.inner_text("#offer-features").splitlines() == offer["features"]
-            urgency = _variant_of(db, "urgency_message_test", sid)
+            # exposures are buffered by the sidecar for up to 0.2 s: wait for this one too
+            urgency = _wait(lambda s=sid: _variant_of(db, "urgency_message_test", s), what="the urgency exposure row")
             expected_urgency = "Only 5 places left" if urgency == "scarcity" else ""
             assert page.inner_text("#offer-urgency") == expected_urgency
             shown.setdefault(sid, []).append((recorded, page.inner_text("#offer-price")))
