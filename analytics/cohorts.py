@@ -13,8 +13,8 @@ Cell ``(i, 0)`` is the cohort size; cell ``(i, k)`` counts cohort members with a
 later cells. Cells of periods after the last period are missing (NaN), not zero, so the matrix is a triangle.
 
 The person of an event follows :mod:`analytics.identity`. The same function runs on a DataFrame of events or
-in the database (one ``GROUP BY person, period`` pass per event set, SQLAlchemy Core, SQLite and PostgreSQL);
-both give identical results.
+in the database (:func:`analytics.cohort_sql.retention_counts`: one statement, one pass over the needed event
+types, persons resolved once; SQLAlchemy Core, SQLite and PostgreSQL); both give identical results.
 """
 
 from __future__ import annotations
@@ -26,12 +26,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Integer, cast, func, literal, select
 from sqlalchemy.engine import Connection, Engine
 
+from analytics.cohort_sql import period_index_sql, retention_counts
 from analytics.errors import InvalidParameterError
-from analytics.identity import person_map, resolve_persons
-from analytics.schema import analytics_events
+from analytics.identity import resolve_persons
 from analytics.storage import check_period
 
 __all__ = ["RetentionMatrix", "period_index_sql", "period_starts", "retention_matrix"]
@@ -151,49 +150,6 @@ def _frame_activity(
     return out.drop_duplicates()
 
 
-def period_index_sql(conn: Connection, ts: Any, origin: dt.datetime, period: str) -> Any:
-    """SQL expression: integer period index of ``ts`` (>= origin) relative to ``origin``."""
-    pg = conn.dialect.name == "postgresql"
-    if period == "month":
-        if pg:
-            year, month = func.extract("year", ts), func.extract("month", ts)
-        else:
-            year, month = cast(func.strftime("%Y", ts), Integer), cast(func.strftime("%m", ts), Integer)
-        return cast(year * 12 + month - (origin.year * 12 + origin.month), Integer)
-    width = 7 if period == "week" else 1
-    if pg:
-        seconds = func.extract("epoch", ts - literal(origin))
-        return cast(func.floor(seconds / (86400 * width)), Integer)
-    days = func.julianday(ts) - func.julianday(literal(origin.strftime("%Y-%m-%d %H:%M:%S")))
-    return cast(days / width, Integer)  # days >= 0: truncation is floor
-
-
-def _sql_activity(
-    conn: Connection,
-    types: tuple[str, ...],
-    origin: dt.datetime,
-    end_excl: dt.datetime,
-    period: str,
-    first: bool,
-) -> Any:
-    """Subquery of distinct (person, k), computed in the database."""
-    ev = analytics_events
-    pm = person_map().subquery("pm")
-    base = (
-        select(pm.c.person_id.label("person"), ev.c.timestamp.label("ts"))
-        .join(pm, pm.c.session_id == ev.c.session_id)
-        .where(ev.c.event_type.in_(types))
-    )
-    if first:
-        sub = base.where(ev.c.timestamp < end_excl).subquery("f")
-        firsts = select(sub.c.person, func.min(sub.c.ts).label("ts")).group_by(sub.c.person).subquery("fm")
-        k = period_index_sql(conn, firsts.c.ts, origin, period)
-        return select(firsts.c.person, k.label("k")).where(firsts.c.ts >= origin).subquery()
-    sub = base.where(ev.c.timestamp >= origin, ev.c.timestamp < end_excl).subquery("a")
-    k = period_index_sql(conn, sub.c.ts, origin, period)
-    return select(sub.c.person, k.label("k")).group_by(sub.c.person, k).subquery()
-
-
 def _matrices(
     sizes: pd.Series, exact: pd.DataFrame, last: pd.DataFrame, n: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -249,9 +205,9 @@ def retention_matrix(
     elif isinstance(source, Engine | Connection):
         if isinstance(source, Engine):
             with source.connect() as conn:
-                sizes, exact, last = _compute_sql(conn, targets, returning, origin, end_excl, period, first)
+                sizes, exact, last = retention_counts(conn, targets, returning, origin, end_excl, period, first)
         else:
-            sizes, exact, last = _compute_sql(source, targets, returning, origin, end_excl, period, first)
+            sizes, exact, last = retention_counts(source, targets, returning, origin, end_excl, period, first)
     else:
         raise InvalidParameterError(
             "source", f"'source' must be a DataFrame, Engine or Connection (got {type(source).__name__})"
@@ -324,35 +280,3 @@ def _compute_frame(
     cohort = _frame_activity(events, targets, origin, end_excl, period, first)
     ret = _frame_activity(events, returning, origin, end_excl, period, False)
     return _pair_counts(cohort, ret)
-
-
-def _compute_sql(
-    conn: Connection,
-    targets: tuple[str, ...],
-    returning: tuple[str, ...],
-    origin: dt.datetime,
-    end_excl: dt.datetime,
-    period: str,
-    first: bool,
-) -> tuple[pd.Series, pd.DataFrame, pd.DataFrame]:
-    c = _sql_activity(conn, targets, origin, end_excl, period, first).alias("c")
-    r = _sql_activity(conn, returning, origin, end_excl, period, False).alias("r")
-    sizes = dict(conn.execute(select(c.c.k, func.count()).group_by(c.c.k)).all())
-    joined = c.join(r, (r.c.person == c.c.person) & (r.c.k > c.c.k))
-    exact = conn.execute(select(c.c.k, r.c.k, func.count()).select_from(joined).group_by(c.c.k, r.c.k)).all()
-    per_person = (
-        select(c.c.k.label("cohort"), func.max(r.c.k).label("last"))
-        .select_from(joined)
-        .group_by(c.c.person, c.c.k)
-    ).subquery("pp")
-    last = conn.execute(
-        select(per_person.c.cohort, per_person.c.last, func.count()).group_by(
-            per_person.c.cohort, per_person.c.last
-        )
-    ).all()
-    cols = ["cohort", "k", "n"]
-    return (
-        pd.Series({int(k): int(v) for k, v in sizes.items()}, dtype="int64"),
-        pd.DataFrame([tuple(map(int, row)) for row in exact], columns=cols),
-        pd.DataFrame([tuple(map(int, row)) for row in last], columns=cols),
-    )
