@@ -142,6 +142,8 @@ CATALOGUE: dict[str, dict[str, FieldSpec]] = {
     },
 }
 EVENT_TYPES: tuple[str, ...] = tuple(CATALOGUE)
+#: Per event type, every field it may carry (the common context fields included), merged once.
+_FIELDS: dict[str, dict[str, FieldSpec]] = {name: {**_COMMON, **spec} for name, spec in CATALOGUE.items()}
 
 
 @dataclass
@@ -193,7 +195,12 @@ def parse_timestamp(value: Any) -> datetime:
     return dt
 
 
+_CONTAINERS = (dict, list, tuple)
+
+
 def _depth(value: Any, level: int = 0) -> int:
+    if isinstance(value, dict) and not any(isinstance(v, _CONTAINERS) for v in value.values()):
+        return level + 1  # the common flat object: no recursion
     if isinstance(value, Mapping):
         return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
     if isinstance(value, list | tuple):
@@ -230,7 +237,7 @@ def _check_field(name: str, spec: FieldSpec, value: Any) -> FieldError | None:
             return FieldError(path, "type", f"'{path}' must be a boolean (got {_type_name(value)})")
         return None
     # numbers
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         kind = "an integer" if spec.kind == "int" else "a number"
         return FieldError(path, "type", f"'{path}' must be {kind} (got {_type_name(value)})")
     if isinstance(value, float) and not math.isfinite(value):
@@ -284,7 +291,7 @@ def validate_event(
         With one :class:`FieldError` per problem found (all of them, not only the first).
     """
     now = now or _utcnow()
-    if not isinstance(raw, Mapping):
+    if not isinstance(raw, (dict, Mapping)):
         raise ValidationError([FieldError("", "type", f"an event must be a JSON object (got {_type_name(raw)})")])
     errors: list[FieldError] = []
     event_type = raw.get("event_type")
@@ -355,7 +362,7 @@ def validate_event(
                 FieldError("event_data", "too_deep", f"'event_data' must be nested at most {MAX_DEPTH} deep (got {depth})")
             )
         if spec is not None:
-            fields = {**_COMMON, **spec}
+            fields = _FIELDS[event_type]
             for name, fspec in fields.items():
                 value = data.get(name)
                 if value is None:
@@ -376,8 +383,10 @@ def validate_event(
                             f"'event_data.{name}' must be at most {MAX_STRING_LENGTH} characters (got {len(value)})",
                         )
                     )
-            for path in _non_finite({k: v for k, v in data.items() if k not in fields}, "event_data"):
-                errors.append(FieldError(path, "not_finite", f"'{path}' must be a finite number"))
+            extras = {k: v for k, v in data.items() if k not in fields}
+            if extras:
+                for path in _non_finite(extras, "event_data"):
+                    errors.append(FieldError(path, "not_finite", f"'{path}' must be a finite number"))
     if errors:
         raise ValidationError(errors)
     if spec is not None and isinstance(data.get("step"), float):
