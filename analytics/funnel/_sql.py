@@ -91,6 +91,7 @@ def _outcome_table(conn: Connection, spec: FunnelSpec, start: Any, end: Any) -> 
     conn.execute(CreateTempAs(name, select(*chain_columns(per, spec, clock))))
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("SET LOCAL enable_sort = on")
+        conn.exec_driver_sql(f"ANALYZE {name}")  # temporary tables get no autovacuum statistics
     n = spec.n_steps
     tmp = Table(
         name,

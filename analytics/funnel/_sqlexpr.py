@@ -110,20 +110,35 @@ def person_stage(spec: FunnelSpec, start, end, *, integer_times: bool = True):
     names = sorted({st.event for st in spec.steps} | {x.step.event for x in spec.exclusions})
     period = and_(ev.c.timestamp >= start, ev.c.timestamp < end)
     need_last = range(spec.n_steps) if spec.order == "unordered" else range(1, spec.n_steps)
-    n_entries = func.sum(case((entry, 1), else_=0))
-    cols = [pm.c.person_id.label("person_id")]
+    # Two levels: GROUP BY session on the events (no join per event; PostgreSQL runs it as a parallel hash
+    # aggregate), then the ~1 row per session joined to the sessions table and combined per person.
+    cols = [ev.c.session_id]
     cols += [func.min(case((c, ev.c.timestamp))).label(f"f{k}") for k, c in enumerate(step_c)]
     cols += [func.max(case((step_c[k], ev.c.timestamp))).label(f"l{k}") for k in need_last]
     cols += [
-        n_entries.label("n0"),
+        func.sum(case((entry, 1), else_=0)).label("n0"),
         func.sum(case((or_(*excl_c), 1), else_=0)).label("nx") if excl_c else literal(0).label("nx"),
         func.min(case((entry, bd))).label("bdmin"),
         func.max(case((entry, bd))).label("bdmax"),
     ]
-    agg = (
+    ps = (
         select(*cols)
-        .select_from(joined)
         .where(period, ev.c.event_type.in_(names))  # one index range per name; the CASEs do the matching
+        .group_by(ev.c.session_id)
+        .subquery("ps")
+    )
+    n_entries = func.sum(ps.c.n0)
+    agg = (
+        select(
+            pm.c.person_id.label("person_id"),
+            *[func.min(ps.c[f"f{k}"]).label(f"f{k}") for k in range(spec.n_steps)],
+            *[func.max(ps.c[f"l{k}"]).label(f"l{k}") for k in need_last],
+            n_entries.label("n0"),
+            func.sum(ps.c.nx).label("nx"),
+            func.min(ps.c.bdmin).label("bdmin"),
+            func.max(ps.c.bdmax).label("bdmax"),
+        )
+        .select_from(ps.join(pm, pm.c.session_id == ps.c.session_id))
         .group_by(pm.c.person_id)
         .having(n_entries > 0)
         .subquery("agg")

@@ -11,7 +11,7 @@ rows ranked by ``ROW_NUMBER()`` (Hyndman & Fan 1996, definition 7 at p = 0.5, fo
 from __future__ import annotations
 
 import numpy as np
-from sqlalchemy import BigInteger, Integer, Table, and_, func, literal, null, select, union_all
+from sqlalchemy import BigInteger, Integer, Table, and_, case, func, literal, null, select, union_all
 from sqlalchemy.engine import Connection
 
 from analytics.funnel._result import StepTotals
@@ -54,6 +54,8 @@ def durations(tmp: Table, spec: FunnelSpec, clock: Clock):
 
 def step_totals(conn: Connection, tmp: Table, spec: FunnelSpec, clock: Clock) -> StepTotals:
     """Counts, duration sums and medians per breakdown value and step, computed in the database."""
+    if conn.dialect.name == "postgresql" and spec.order != "unordered":
+        return _pg_sequential_totals(conn, tmp, spec, clock)
     d = durations(tmp, spec, clock)
     cols = [d.c.bd, d.c.k, func.count().label("n"), func.sum(d.c.dur).label("s")]
     postgres = conn.dialect.name == "postgresql"
@@ -96,3 +98,27 @@ def _sqlite_medians(conn: Connection, d) -> dict[tuple[str, int], float]:
     mid = and_(ranked.c.rn * 2 >= ranked.c.c, ranked.c.rn * 2 <= ranked.c.c + 2)
     stmt = select(ranked.c.bd, ranked.c.k, func.avg(ranked.c.dur)).where(mid).group_by(ranked.c.bd, ranked.c.k)
     return {(bd, k): m for bd, k, m in conn.execute(stmt)}
+
+
+def _pg_sequential_totals(conn: Connection, tmp: Table, spec: FunnelSpec, clock: Clock) -> StepTotals:
+    """Ordered/strict funnels on PostgreSQL: one scan of the outcome table, one ``percentile_cont`` per step
+    (each sorts only that step's durations; no unpivoted copy of the table)."""
+    n = spec.n_steps
+    t = [tmp.c[f"t{k}"] for k in range(n)]
+    dur = [case((tmp.c.reached > k, clock.minus_us(t[k], t[k - 1]))) for k in range(1, n)]
+    cols = [tmp.c.bd, func.count().label("c0")]
+    cols += [func.sum(case((tmp.c.reached > k, 1), else_=0)).label(f"c{k}") for k in range(1, n)]
+    cols += [func.sum(d).label(f"s{k}") for k, d in enumerate(dur, 1)]
+    cols += [func.percentile_cont(0.5).within_group(d).label(f"m{k}") for k, d in enumerate(dur, 1)]
+    rows = sorted(conn.execute(select(*cols).group_by(tmp.c.bd)).all(), key=lambda r: r.bd)
+    count = np.zeros((len(rows), n), dtype=np.int64)
+    dur_sum = np.zeros((len(rows), n), dtype=np.int64)
+    median = np.full((len(rows), n), np.nan)
+    for b, r in enumerate(rows):
+        m = r._mapping
+        count[b, 0] = m["c0"]
+        for k in range(1, n):
+            count[b, k] = m[f"c{k}"]
+            dur_sum[b, k] = int(m[f"s{k}"] or 0)
+            median[b, k] = np.nan if m[f"m{k}"] is None else float(m[f"m{k}"])
+    return StepTotals([str(r.bd) for r in rows], count, dur_sum, median)
