@@ -11,6 +11,7 @@ from analytics.ltv.cdnow import cdnow_dir, load_cdnow_transactions
 from analytics.ltv.gamma_gamma import GammaGammaModel
 from analytics.ltv.historical import ltv_by_segment, segment_ltv_table
 from analytics.ltv.holdout import HoldoutCheck, customer_lifetime_value, holdout_check
+from analytics.ltv.subscriptions import subscription_churn, subscription_ltv, subscriptions
 from analytics.ltv.summary import (
     MONTH_DAYS,
     TIME_UNIT_DAYS,
@@ -34,6 +35,9 @@ __all__ = [
     "load_cdnow_transactions",
     "ltv_by_segment",
     "segment_ltv_table",
+    "subscription_churn",
+    "subscription_ltv",
+    "subscriptions",
     "summary_from_transactions",
     "survival_ltv",
 ]
