@@ -71,6 +71,9 @@ Index("ix_events_type_ts", analytics_events.c.event_type, analytics_events.c.tim
 Index("ix_events_session", analytics_events.c.session_id)
 Index("ix_events_user", analytics_events.c.user_id)
 Index("ix_events_ts", analytics_events.c.timestamp)
+#: Covering index of the funnel aggregate (migration 0003; on SQLite session_id, form_step are key columns).
+Index("ix_events_funnel", analytics_events.c.event_type, analytics_events.c.timestamp,
+      postgresql_include=["session_id", "form_step"])
 
 event_keys = Table(
     "event_keys",
