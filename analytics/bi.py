@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy.engine import Engine
 
+from analytics.cohort_revenue import cohort_revenue
 from analytics.cohorts import retention_matrix
 from analytics.leads import compare_lead_sources
 from analytics.ltv.historical import ltv_by_segment
@@ -75,7 +76,13 @@ class BusinessIntelligence:
         period: str = "week",
         cohort_type: str = "first_time",
     ) -> dict[str, Any]:
-        """Retention (any calculator visit) and paying (a revenue event) by cohort of first visit."""
+        """Retention (any calculator visit), paying share (a revenue event), conversion and revenue by cohort of
+        first visit (:func:`analytics.cohorts.retention_matrix`, :func:`analytics.cohort_revenue.cohort_revenue`).
+
+        ``cumulative_revenue_per_user`` and ``conversion_rates`` are cohort x period matrices (None where the
+        period is not yet observable); ``cohort_summary`` has each cohort's conversion and revenue per user to
+        date with 95 % intervals. Revenue is always by first-time cohort, whatever ``cohort_type``.
+        """
         start, end = _default_period(start_date, end_date, 90)
         kw = {
             "start_date": start,
@@ -86,6 +93,7 @@ class BusinessIntelligence:
         }
         active = retention_matrix(self.engine, **kw)
         paying = retention_matrix(self.engine, returning_event=list(REVENUE_EVENTS), **kw)
+        revenue = cohort_revenue(self.engine, start_date=start, end_date=end, period=period)
         return {
             "period": period,
             "cohorts": [d.strftime("%Y-%m-%d") for d in active.sizes.index],
@@ -93,6 +101,9 @@ class BusinessIntelligence:
             "active_rates": _matrix(active.rates),
             "active_rates_or_later": _matrix(active.rates_or_later),
             "paying_rates": _matrix(paying.rates),
+            "conversion_rates": _matrix(revenue.conversion_rate),
+            "cumulative_revenue_per_user": _matrix(revenue.cumulative_revenue_per_user),
+            "cohort_summary": records(revenue.summary),
             "notes": list(active.notes),
         }
 
