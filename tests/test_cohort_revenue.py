@@ -106,3 +106,15 @@ def test_errors() -> None:
     with pytest.raises(InvalidParameterError) as err:
         cohort_revenue(_frame(), start_date="2024-01-07", end_date="2024-01-27", period="year")
     assert str(err.value) == "'period' must be one of ['day', 'week', 'month'] (got 'year')"
+
+
+def test_analyze_cohorts_carries_revenue(demo_engine, demo_data) -> None:  # noqa: ANN001
+    from analytics.bi import BusinessIntelligence
+
+    start, end = "2026-10-01", "2026-11-22"
+    out = BusinessIntelligence(demo_engine).analyze_cohorts(start, end, period="week")
+    direct = cohort_revenue(demo_data.events, start_date=start, end_date=end, period="week")
+    assert len(out["cohort_summary"]) == len(out["cohorts"]) == len(direct.sizes)
+    assert [r["converted"] for r in out["cohort_summary"]] == direct.summary["converted"].tolist()
+    got = np.array(out["cumulative_revenue_per_user"], dtype=float)
+    np.testing.assert_allclose(got, direct.cumulative_revenue_per_user.to_numpy(), rtol=1e-9, equal_nan=True)
