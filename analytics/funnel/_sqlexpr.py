@@ -10,7 +10,20 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Integer, Interval, and_, case, func, literal, null, or_, select
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Integer,
+    Interval,
+    and_,
+    case,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.elements import ClauseElement, ColumnElement
@@ -100,6 +113,7 @@ def person_stage(spec: FunnelSpec, start, end, *, integer_times: bool = True):
     """
     from analytics.identity import person_map
     from analytics.schema import analytics_events as ev
+    from analytics.schema import sessions
 
     pm = person_map().subquery("pm")
     step_c = [step_condition(ev, st) for st in spec.steps]
@@ -125,27 +139,40 @@ def person_stage(spec: FunnelSpec, start, end, *, integer_times: bool = True):
         select(*cols)
         .where(period, ev.c.event_type.in_(names))  # one index range per name; the CASEs do the matching
         .group_by(ev.c.session_id)
-        .subquery("ps")
+        .cte("ps")
     )
+    # Identity (analytics.identity): the person is the session's user id, else the session itself. Anonymous
+    # sessions (about half) are people on their own and skip the second aggregate.
+    se = sessions
+    on = se.c.session_id == ps.c.session_id
+    anon = select(
+        ps.c.session_id.label("person_id"),
+        *[ps.c[f"f{k}"] for k in range(spec.n_steps)],
+        *[ps.c[f"l{k}"] for k in need_last],
+        ps.c.n0,
+        ps.c.nx,
+        *_bd_range(spec, ps.c.bdmin if spec.breakdown else None, ps.c.bdmax if spec.breakdown else None),
+    ).select_from(ps.join(se, on)).where(se.c.user_id.is_(None), ps.c.n0 > 0)
     n_entries = func.sum(ps.c.n0)
-    agg = (
+    ident = (
         select(
-            pm.c.person_id.label("person_id"),
+            se.c.user_id.label("person_id"),
             *[func.min(ps.c[f"f{k}"]).label(f"f{k}") for k in range(spec.n_steps)],
             *[func.max(ps.c[f"l{k}"]).label(f"l{k}") for k in need_last],
             n_entries.label("n0"),
             func.sum(ps.c.nx).label("nx"),
-            *(
-                [func.min(ps.c.bdmin).label("bdmin"), func.max(ps.c.bdmax).label("bdmax")]
-                if spec.breakdown is not None
-                else [literal("").label("bdmin"), literal("").label("bdmax")]
+            *_bd_range(
+                spec,
+                func.min(ps.c.bdmin) if spec.breakdown else None,
+                func.max(ps.c.bdmax) if spec.breakdown else None,
             ),
         )
-        .select_from(ps.join(pm, pm.c.session_id == ps.c.session_id))
-        .group_by(pm.c.person_id)
+        .select_from(ps.join(se, on))
+        .where(se.c.user_id.is_not(None))
+        .group_by(se.c.user_id)
         .having(n_entries > 0)
-        .subquery("agg")
     )
+    agg = union_all(anon, ident).subquery("agg")
     if not integer_times:
         return agg, joined, pm, period, step_c, excl_c, bd
     # SQLite: times to integer microseconds once per person; OFFSET 0 keeps the planner from inlining the
@@ -160,6 +187,13 @@ def person_stage(spec: FunnelSpec, start, end, *, integer_times: bool = True):
         agg.c.bdmax,
     ).offset(0).subquery("conv")
     return conv, joined, pm, period, step_c, excl_c, bd
+
+
+def _bd_range(spec: FunnelSpec, lo: ColumnElement | None, hi: ColumnElement | None) -> list[ColumnElement]:
+    """``bdmin, bdmax`` columns: the given ones with a breakdown, constants '' without."""
+    if spec.breakdown is None:
+        return [literal("").label("bdmin"), literal("").label("bdmax")]
+    return [lo.label("bdmin"), hi.label("bdmax")]
 
 
 class Clock:
