@@ -53,7 +53,7 @@ __all__ = ["epoch_us", "sql_outcomes", "sql_totals", "step_condition"]
 
 _CHUNK = 50_000
 #: Session settings for the funnel transaction on PostgreSQL.
-PG_SETTINGS = ("SET LOCAL jit = off", "SET LOCAL work_mem = '256MB'")
+PG_SETTINGS = ("SET LOCAL jit = off", "SET LOCAL work_mem = '512MB'")
 
 
 @contextlib.contextmanager
