@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> None:
             print(
                 f"| cohort matrix (PostgreSQL, weekly, {c['cohort_type']}) | {c['events']:,} events | "
                 f"{c['seconds']:.2f} (median {c['median_s']:.2f}) | RSS {c['peak_rss_mb']:.0f} MB, "
-                f"{c['people']:,} cohort members, load {c['load_s']:.0f} s |"
+                f"{c['people']:,} cohort members, data check/load {c['load_s']:.0f} s |"
             )
 
 
