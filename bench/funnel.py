@@ -39,6 +39,21 @@ def _ensure_pg_database(url: str) -> None:
     admin.dispose()
 
 
+def _revision(conn) -> str | None:
+    import sqlalchemy as sa
+
+    if not sa.inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def _vacuum(engine) -> None:
+    """Fresh statistics and, on PostgreSQL, the visibility map that index-only scans need — what autovacuum
+    gives a live database some time after a bulk load."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.exec_driver_sql("VACUUM ANALYZE" if engine.dialect.name == "postgresql" else "ANALYZE")
+
+
 def prepare(events: int, backend: str, pg_url: str) -> tuple[str, int, datetime, datetime]:
     """A database holding about ``events`` generated events; returns (url, events, start, end)."""
     import sqlalchemy as sa
@@ -55,7 +70,11 @@ def prepare(events: int, backend: str, pg_url: str) -> tuple[str, int, datetime,
         url = pg_url
         _ensure_pg_database(url)
     engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        before = _revision(conn)
     upgrade(engine)
+    with engine.connect() as conn:
+        migrated = before is not None and _revision(conn) != before
     with engine.connect() as conn:
         have = conn.execute(sa.select(sa.func.count()).select_from(analytics_events)).scalar_one()
     if have == 0:
@@ -65,9 +84,10 @@ def prepare(events: int, backend: str, pg_url: str) -> tuple[str, int, datetime,
         t = time.perf_counter()
         with engine.begin() as conn:
             insert_demo(conn, data)  # COPY on PostgreSQL, prepared executemany on SQLite
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("ANALYZE")  # fresh statistics, as autovacuum would give a live database
+        _vacuum(engine)
         print(f"loaded in {time.perf_counter() - t:.0f} s", flush=True)
+    elif migrated:
+        _vacuum(engine)  # a new migration (e.g. 0003's backfill and index) left stale statistics
     with engine.connect() as conn:
         n = conn.execute(sa.select(sa.func.count()).select_from(analytics_events)).scalar_one()
         lo, hi = conn.execute(
