@@ -102,3 +102,90 @@ def test_database_source_needs_a_period(engine):
     with pytest.raises(InvalidParameterError) as info:
         funnel(engine, ["A"], start_date="2026-01-01")
     assert str(info.value) == "a database source needs 'start_date' and 'end_date' (got '2026-01-01', None)"
+
+
+_KIND = {
+    "A": ("ai_calculator_opened", {}),
+    "B": ("page_load_timing", {"load_time_ms": 1.0}),
+    "C": ("email_sent", {"email_type": "welcome"}),
+}
+
+
+def _ev(kind, session, seconds):
+    """Event ``kind`` (A, B or C: three catalogue types without interfering required fields)."""
+    name, data = _KIND[kind]
+    return _event(name, session, seconds, **data)
+
+
+def _names(kinds):
+    return [_KIND[k][0] for k in kinds]
+
+
+def _times(res, column):
+    return res.table[column].tolist()[1:]
+
+
+
+def test_sql_medians_even_and_odd_counts(engine):
+    # A -> B after 10, 20, 30, 50 s: median (20 + 30) / 2 = 25, mean 27.5; a fifth person at 100 s: median 30.
+    events = []
+    for i, gap in enumerate((10, 20, 30, 50)):
+        events += [_ev("A", f"p{i}", 0), _ev("B", f"p{i}", gap)]
+    write_events(engine, events)
+    res = funnel(engine, _names("AB"), start_date=START, end_date=END)
+    assert res.table["count"].tolist() == [4, 4]
+    assert _times(res, "median_time_to_convert_s") == [25.0]
+    assert _times(res, "mean_time_to_convert_s") == [27.5]
+    write_events(engine, [_ev("A", "p9", 0), _ev("B", "p9", 100)])
+    res = funnel(engine, _names("AB"), start_date=START, end_date=END)
+    assert _times(res, "median_time_to_convert_s") == [30.0]
+    assert _times(res, "mean_time_to_convert_s") == [42.0]  # (10 + 20 + 30 + 50 + 100) / 5
+
+
+def test_sql_exact_pass_for_people_the_fast_pass_cannot_settle(engine):
+    # q: A@0, C@10, A@20, B@30, C@40. The fast chain takes the first C (10 s, before B) and breaks, but a later C
+    # exists, so q goes to the exact evaluator: the first attempt reaches C at 40 s (A 0 -> B 30 -> C 40).
+    # r: A@0, B@5 only (settled by the fast pass). Durations to B: 30 and 5; to C: 10.
+    write_events(
+        engine,
+        [_ev("A", "q", s) for s in (0, 20)]
+        + [_ev("C", "q", 10), _ev("B", "q", 30), _ev("C", "q", 40)]
+        + [_ev("A", "r", 0), _ev("B", "r", 5)],
+    )
+    res = funnel(engine, _names("ABC"), start_date=START, end_date=END)
+    assert res.table["count"].tolist() == [2, 2, 1]
+    assert _times(res, "median_time_to_convert_s") == [17.5, 10.0]
+    assert res.people(2) == ["q"]
+    assert res.people(2, dropped=True) == ["r"]
+
+
+def test_sql_unordered_durations_follow_time_order(engine):
+    # unordered A, B: s does B at 0 and A at 10 -> steps at 0 and 10, 10 s between; t does A@0, B@4.
+    write_events(engine, [_ev("B", "s", 0), _ev("A", "s", 10), _ev("A", "t", 0), _ev("B", "t", 4)])
+    res = funnel(engine, _names("AB"), order="unordered", start_date=START, end_date=END)
+    assert res.table["count"].tolist() == [2, 2]
+    assert _times(res, "median_time_to_convert_s") == [7.0]
+
+
+def test_form_step_column_is_filled_at_ingest_and_matched(engine):
+    from analytics.schema import analytics_events as ev
+
+    write_events(
+        engine,
+        [
+            _event("ai_calculator_opened", "s", 0),
+            _event("calculator_step_completed", "s", 5, step=1, seconds_on_step=5.0),
+            _event("calculator_step_completed", "s", 9, step=2, seconds_on_step=4.0),
+        ],
+    )
+    with engine.connect() as conn:
+        got = conn.execute(select(ev.c.event_type, ev.c.form_step).order_by(ev.c.timestamp)).all()
+    assert [tuple(r) for r in got] == [
+        ("ai_calculator_opened", None),
+        ("calculator_step_completed", 1),
+        ("calculator_step_completed", 2),
+    ]
+    steps = ["ai_calculator_opened", ("calculator_step_completed", {"step": 2})]
+    assert funnel(engine, steps, start_date=START, end_date=END).table["count"].tolist() == [1, 1]
+    steps = ["ai_calculator_opened", ("calculator_step_completed", {"step": 3})]
+    assert funnel(engine, steps, start_date=START, end_date=END).table["count"].tolist() == [1, 0]
