@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--customers", type=int, default=100_000)
     ap.add_argument("--pg-url", default=PG_URL)
     ap.add_argument("--skip-cohorts", action="store_true")
-    args = ap.parse_args(argv)
+    args, _ = ap.parse_known_args(argv)  # `python -m bench` passes every option to every module
     bg = bench_bgnbd(args.customers)
     print("| case | size | seconds | notes |\n| --- | --- | --- | --- |")
     print(

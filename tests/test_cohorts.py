@@ -221,3 +221,20 @@ def test_period_starts_and_errors() -> None:
     with pytest.raises(InvalidParameterError) as err:
         retention_matrix(_tiny_events(), start_date="2024-01-07", end_date="2024-01-22", target_event=[])
     assert str(err.value) == "'target_event' must be an event type or a non-empty list of them (got [])"
+
+
+def test_sql_planner_settings_are_restored(engine) -> None:  # noqa: ANN001
+    from sqlalchemy import text
+
+    _insert(engine, _tiny_events())
+    names = ("enable_nestloop", "jit", "work_mem")
+    with engine.connect() as conn:
+        pg = conn.dialect.name == "postgresql"
+
+        def settings() -> list[str]:
+            return [conn.execute(text(f"SELECT current_setting('{k}')")).scalar_one() for k in names] if pg else []
+
+        before = settings()
+        res = retention_matrix(conn, start_date="2024-01-07", end_date="2024-01-22", period="week")
+        assert settings() == before
+    assert res.sizes.tolist() == [2, 3, 3]
