@@ -32,8 +32,10 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    and_,
     case,
     delete,
+    func,
     literal,
     or_,
     select,
@@ -89,7 +91,7 @@ def _outcome_table(conn: Connection, spec: FunnelSpec, start: Any, end: Any) -> 
             conn.exec_driver_sql(stmt)
     name = f"funnel_{uuid.uuid4().hex[:12]}"
     clock = Clock(conn.dialect.name)
-    per, joined, pm, period, step_c, excl_c, bd = person_stage(spec, s, e, integer_times=clock.integer)
+    per, _, _, period, step_c, excl_c, bd = person_stage(spec, s, e, integer_times=clock.integer)
     if conn.dialect.name == "postgresql":  # a hash aggregate in memory, not an on-disk sort of wide rows
         conn.exec_driver_sql("SET LOCAL enable_sort = off")
     conn.execute(CreateTempAs(name, select(*chain_columns(per, spec, clock))))
@@ -107,28 +109,9 @@ def _outcome_table(conn: Connection, spec: FunnelSpec, start: Any, end: Any) -> 
         *[Column(f"t{k}", clock.type) for k in range(n)],
     )
     try:
-        todo = [r[0] for r in conn.execute(select(tmp.c.person_id).where(tmp.c.exact == 0))]
+        todo = conn.execute(select(func.count()).where(tmp.c.exact == 0)).scalar_one()
         if todo:
-            smask = sum((case((c, 1 << k), else_=0) for k, c in enumerate(step_c)), literal(0))
-            xmask = sum((case((c, 1 << k), else_=0) for k, c in enumerate(excl_c)), literal(0))
-            relevant = [] if spec.order == "strict" else [or_(*step_c, *excl_c)]
-            from analytics.schema import analytics_events as ev
-
-            stmt = (
-                select(pm.c.person_id, epoch_us(ev.c.timestamp), smask, xmask, bd)
-                .select_from(joined)
-                .where(
-                    period,
-                    *relevant,
-                    # the todo people's sessions first, then their events through the session index
-                    ev.c.session_id.in_(
-                        select(pm.c.session_id).where(
-                            pm.c.person_id.in_(select(tmp.c.person_id).where(tmp.c.exact == 0))
-                        )
-                    ),
-                )
-                .order_by(pm.c.person_id)
-            )
+            stmt = _exact_events(tmp, spec, period, step_c, excl_c, bd)
             exact = exact_outcomes(_groups(conn, stmt), spec)
             conn.execute(delete(tmp).where(tmp.c.exact == 0))
             rows = [
@@ -146,6 +129,42 @@ def _outcome_table(conn: Connection, spec: FunnelSpec, start: Any, end: Any) -> 
         yield tmp
     finally:
         tmp.drop(conn)
+
+
+def _exact_events(tmp: Table, spec: FunnelSpec, period, step_c, excl_c, bd):
+    """The events of the people the fast pass left (``exact = 0``), ordered by person, with step/exclusion bit
+    masks computed in SQL.
+
+    Driven from the ``sessions`` table: the people's sessions first, then each session's events by the session
+    index, bounded by the session's
+    ``first_seen .. last_seen`` so PostgreSQL prunes the monthly partitions per session at run time (probing all
+    17 partitions per session cost ≈0.8 s for 1,175 people at 9.4 M events).
+    """
+    from analytics.identity import person_map
+    from analytics.schema import analytics_events as ev
+    from analytics.schema import sessions as se
+
+    smask = sum((case((c, 1 << k), else_=0) for k, c in enumerate(step_c)), literal(0))
+    xmask = sum((case((c, 1 << k), else_=0) for k, c in enumerate(excl_c)), literal(0))
+    relevant = [] if spec.order == "strict" else [or_(*step_c, *excl_c)]
+    todo = select(tmp.c.person_id).where(tmp.c.exact == 0)
+    pm = person_map().subquery("pm")
+    person = func.coalesce(se.c.user_id, se.c.session_id)  # analytics.identity's rule
+    on = and_(
+        se.c.session_id == ev.c.session_id,
+        ev.c.timestamp >= se.c.first_seen,
+        ev.c.timestamp <= se.c.last_seen,
+    )
+    return (
+        select(person, epoch_us(ev.c.timestamp), smask, xmask, bd)
+        .select_from(se.join(ev, on))
+        .where(
+            se.c.session_id.in_(select(pm.c.session_id).where(pm.c.person_id.in_(todo))),
+            period,
+            *relevant,
+        )
+        .order_by(person)
+    )
 
 
 def sql_totals(source: Engine | Connection | str, spec: FunnelSpec, start: Any, end: Any) -> StepTotals:
