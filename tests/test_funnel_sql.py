@@ -189,3 +189,14 @@ def test_form_step_column_is_filled_at_ingest_and_matched(engine):
     assert funnel(engine, steps, start_date=START, end_date=END).table["count"].tolist() == [1, 1]
     steps = ["ai_calculator_opened", ("calculator_step_completed", {"step": 3})]
     assert funnel(engine, steps, start_date=START, end_date=END).table["count"].tolist() == [1, 0]
+
+
+def test_exact_pass_with_many_people_uses_a_subquery(loaded, monkeypatch):
+    # Above _INLINE people the exact pass reads their ids from the temporary table (analysed on PostgreSQL).
+    import analytics.funnel._sql as sql_path
+
+    frame = from_storage(read_events(loaded, START, END))
+    kw = {"breakdown": "device", "exclusions": [("payment_failed", 6, 7)]}
+    expected = funnel(frame, CALC, **kw).table
+    monkeypatch.setattr(sql_path, "_INLINE", 0)
+    pd.testing.assert_frame_equal(funnel(loaded, CALC, start_date=START, end_date=END, **kw).table, expected)

@@ -58,6 +58,7 @@ from analytics.funnel._sqltotals import step_totals
 __all__ = ["epoch_us", "sql_outcomes", "sql_totals", "step_condition"]
 
 _CHUNK = 50_000
+_INLINE = 5_000  # up to this many people needing the exact pass, their ids go into the query as a list
 #: Session settings for the funnel transaction on PostgreSQL.
 PG_SETTINGS = ("SET LOCAL jit = off", "SET LOCAL work_mem = '512MB'")
 
@@ -97,7 +98,6 @@ def _outcome_table(conn: Connection, spec: FunnelSpec, start: Any, end: Any) -> 
     conn.execute(CreateTempAs(name, select(*chain_columns(per, spec, clock))))
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("SET LOCAL enable_sort = on")
-        conn.exec_driver_sql(f"ANALYZE {name}")  # temporary tables get no autovacuum statistics
     n = spec.n_steps
     tmp = Table(
         name,
@@ -109,9 +109,15 @@ def _outcome_table(conn: Connection, spec: FunnelSpec, start: Any, end: Any) -> 
         *[Column(f"t{k}", clock.type) for k in range(n)],
     )
     try:
-        todo = conn.execute(select(func.count()).where(tmp.c.exact == 0)).scalar_one()
-        if todo:
-            stmt = _exact_events(tmp, spec, period, step_c, excl_c, bd)
+        ids = [r[0] for r in conn.execute(select(tmp.c.person_id).where(tmp.c.exact == 0).limit(_INLINE + 1))]
+        if ids:
+            if len(ids) <= _INLINE:
+                todo = ids  # a literal list: exact row estimates without analysing the temporary table
+            else:
+                if conn.dialect.name == "postgresql":  # temporary tables get no autovacuum statistics
+                    conn.exec_driver_sql(f"ANALYZE {name}")
+                todo = select(tmp.c.person_id).where(tmp.c.exact == 0)
+            stmt = _exact_events(todo, spec, period, step_c, excl_c, bd)
             exact = exact_outcomes(_groups(conn, stmt), spec)
             conn.execute(delete(tmp).where(tmp.c.exact == 0))
             rows = [
@@ -131,9 +137,9 @@ def _outcome_table(conn: Connection, spec: FunnelSpec, start: Any, end: Any) -> 
         tmp.drop(conn)
 
 
-def _exact_events(tmp: Table, spec: FunnelSpec, period, step_c, excl_c, bd):
-    """The events of the people the fast pass left (``exact = 0``), ordered by person, with step/exclusion bit
-    masks computed in SQL.
+def _exact_events(todo, spec: FunnelSpec, period, step_c, excl_c, bd):
+    """The events of the people the fast pass left (``todo``: their ids, or a query of them), ordered by person,
+    with step/exclusion bit masks computed in SQL.
 
     Driven from the ``sessions`` table: the people's sessions first, then each session's events by the session
     index, bounded by the session's
@@ -147,7 +153,6 @@ def _exact_events(tmp: Table, spec: FunnelSpec, period, step_c, excl_c, bd):
     smask = sum((case((c, 1 << k), else_=0) for k, c in enumerate(step_c)), literal(0))
     xmask = sum((case((c, 1 << k), else_=0) for k, c in enumerate(excl_c)), literal(0))
     relevant = [] if spec.order == "strict" else [or_(*step_c, *excl_c)]
-    todo = select(tmp.c.person_id).where(tmp.c.exact == 0)
     pm = person_map().subquery("pm")
     person = func.coalesce(se.c.user_id, se.c.session_id)  # analytics.identity's rule
     on = and_(

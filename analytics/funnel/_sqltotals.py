@@ -120,7 +120,9 @@ def _pg_sequential_totals(conn: Connection, tmp: Table, spec: FunnelSpec) -> Ste
     cols += [func.sum(case((tmp.c.reached > k, 1), else_=0)).label(f"c{k}") for k in range(1, n)]
     cols += [func.sum(d).label(f"s{k}") for k, d in enumerate(dur, 1)]
     cols += [func.percentile_disc(probes).within_group(d).label(f"m{k}") for k, d in enumerate(dur, 1)]
-    rows = sorted(conn.execute(select(*cols).group_by(tmp.c.bd)).all(), key=lambda r: r.bd)
+    stmt = select(*cols).group_by(tmp.c.bd) if spec.breakdown else select(*cols[1:], literal("").label("bd"))
+    rows = sorted(conn.execute(stmt).all(), key=lambda r: r.bd)
+    rows = [r for r in rows if r.c0]  # no breakdown and nobody: one all-NULL row
     count = np.zeros((len(rows), n), dtype=np.int64)
     dur_sum = np.zeros((len(rows), n), dtype=np.int64)
     median = np.full((len(rows), n), np.nan)
