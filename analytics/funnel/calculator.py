@@ -42,7 +42,7 @@ def _form_steps(source: Engine | Connection, start: Any, end: Any) -> int:
     from analytics.storage import check_period
 
     s, e = check_period(start, end)
-    stmt = select(func.max(ev.c.event_data["step"].as_integer())).where(
+    stmt = select(func.max(ev.c.form_step)).where(  # typed copy of event_data.step (index-only scan)
         ev.c.event_type == "calculator_step_completed", ev.c.timestamp >= s, ev.c.timestamp < e
     )
     if isinstance(source, Engine):
