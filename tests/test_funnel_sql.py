@@ -192,11 +192,43 @@ def test_form_step_column_is_filled_at_ingest_and_matched(engine):
 
 
 def test_exact_pass_with_many_people_uses_a_subquery(loaded, monkeypatch):
-    # Above _INLINE people the exact pass reads their ids from the temporary table (analysed on PostgreSQL).
+    # Above INLINE people the exact pass reads their ids from the temporary table (analysed on PostgreSQL).
     import analytics.funnel._sql as sql_path
 
     frame = from_storage(read_events(loaded, START, END))
     kw = {"breakdown": "device", "exclusions": [("payment_failed", 6, 7)]}
     expected = funnel(frame, CALC, **kw).table
-    monkeypatch.setattr(sql_path, "_INLINE", 0)
+    monkeypatch.setattr(sql_path, "INLINE", 0)
     pd.testing.assert_frame_equal(funnel(loaded, CALC, start_date=START, end_date=END, **kw).table, expected)
+
+
+def test_without_temporary_tables_the_fallback_gives_the_same_results(loaded, monkeypatch):
+    # A read replica cannot create temporary tables: the fast pass is streamed and totalled in numpy instead.
+    import analytics.funnel._sql as sql_path
+    import analytics.funnel._sqlstream as stream_path
+
+    monkeypatch.setattr(sql_path, "can_create_temp", lambda conn: False)
+    monkeypatch.setattr(stream_path, "INLINE", 3)  # several groups of exact-pass ids
+    frame = from_storage(read_events(loaded, START, END))
+    for case in CASES:
+        kw = dict(case)
+        steps = kw.pop("steps", CALC)
+        a = funnel(frame, steps, **kw)
+        b = funnel(loaded, steps, start_date=START, end_date=END, **kw)
+        pd.testing.assert_frame_equal(a.table, b.table)
+        assert a.people(1) == b.people(1)
+
+
+def test_read_only_transaction_is_detected(engine):
+    from analytics.funnel._sqlstream import can_create_temp
+
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+            assert can_create_temp(conn) is False
+            write_events(engine, [_ev("A", "s", 0), _ev("B", "s", 3)])
+            res = funnel(conn, _names("AB"), start_date=START, end_date=END)
+            assert res.table["count"].tolist() == [1, 1]
+            assert res.people(1) == ["s"]
+        else:
+            assert can_create_temp(conn) is True

@@ -32,18 +32,11 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
-    and_,
-    case,
     delete,
-    func,
-    literal,
-    or_,
     select,
-    union_all,
 )
 from sqlalchemy.engine import Connection, Engine
 
-from analytics.funnel._frame import exact_outcomes
 from analytics.funnel._result import Outcomes, StepTotals
 from analytics.funnel._spec import FunnelSpec
 from analytics.funnel._sqlexpr import (
@@ -54,12 +47,11 @@ from analytics.funnel._sqlexpr import (
     person_stage,
     step_condition,
 )
+from analytics.funnel._sqlstream import CHUNK, INLINE, can_create_temp, exact_pass, stream, streamed_outcomes
 from analytics.funnel._sqltotals import step_totals
 
 __all__ = ["epoch_us", "sql_outcomes", "sql_totals", "step_condition"]
 
-_CHUNK = 50_000
-_INLINE = 5_000  # up to this many people needing the exact pass, their ids go into the query as a list
 #: Session settings for the funnel transaction on PostgreSQL.
 PG_SETTINGS = ("SET LOCAL jit = off", "SET LOCAL work_mem = '512MB'")
 
@@ -82,15 +74,19 @@ def _transaction(source: Engine | Connection | str) -> Iterator[Connection]:
             trans.rollback()
 
 
+def _settings(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        for stmt in PG_SETTINGS:
+            conn.exec_driver_sql(stmt)
+
+
 @contextlib.contextmanager
 def _outcome_table(conn: Connection, spec: FunnelSpec, start: Any, end: Any) -> Iterator[Table]:
     """Build the per-person outcome table (fast pass in SQL, exact pass for the rest); drop it afterwards."""
     from analytics.storage import check_period
 
     s, e = check_period(start, end)
-    if conn.dialect.name == "postgresql":
-        for stmt in PG_SETTINGS:
-            conn.exec_driver_sql(stmt)
+    _settings(conn)
     name = f"funnel_{uuid.uuid4().hex[:12]}"
     clock = Clock(conn.dialect.name)
     per, _, _, period, step_c, excl_c, bd = person_stage(spec, s, e, integer_times=clock.integer)
@@ -110,16 +106,15 @@ def _outcome_table(conn: Connection, spec: FunnelSpec, start: Any, end: Any) -> 
         *[Column(f"t{k}", clock.type) for k in range(n)],
     )
     try:
-        ids = [r[0] for r in conn.execute(select(tmp.c.person_id).where(tmp.c.exact == 0).limit(_INLINE + 1))]
+        ids = [r[0] for r in conn.execute(select(tmp.c.person_id).where(tmp.c.exact == 0).limit(INLINE + 1))]
         if ids:
-            if len(ids) <= _INLINE:
+            if len(ids) <= INLINE:
                 todo = ids  # a literal list: exact row estimates without analysing the temporary table
             else:
                 if conn.dialect.name == "postgresql":  # temporary tables get no autovacuum statistics
                     conn.exec_driver_sql(f"ANALYZE {name}")
                 todo = select(tmp.c.person_id).where(tmp.c.exact == 0)
-            stmt = _exact_events(todo, spec, period, step_c, excl_c, bd)
-            exact = exact_outcomes(_groups(conn, stmt), spec)
+            exact = exact_pass(conn, todo, spec, period, step_c, excl_c, bd)
             conn.execute(delete(tmp).where(tmp.c.exact == 0))
             rows = [
                 {
@@ -131,70 +126,47 @@ def _outcome_table(conn: Connection, spec: FunnelSpec, start: Any, end: Any) -> 
                 }
                 for p, b, r, ts in zip(exact.person_id, exact.breakdown, exact.reached, exact.times, strict=True)
             ]
-            for lo in range(0, len(rows), _CHUNK):
-                conn.execute(tmp.insert(), rows[lo : lo + _CHUNK])
+            for lo in range(0, len(rows), CHUNK):
+                conn.execute(tmp.insert(), rows[lo : lo + CHUNK])
         yield tmp
     finally:
         tmp.drop(conn)
 
 
-def _exact_events(todo, spec: FunnelSpec, period, step_c, excl_c, bd):
-    """The events of the people the fast pass left (``todo``: their ids, or a query of them), ordered by person,
-    with step/exclusion bit masks computed in SQL.
-
-    Driven from the ``sessions`` table: the people's sessions first, then each session's events by the session
-    index, bounded by the session's
-    ``first_seen .. last_seen`` so PostgreSQL prunes the monthly partitions per session at run time (probing all
-    17 partitions per session cost ≈0.8 s for 1,175 people at 9.4 M events).
-    """
-    from analytics.schema import analytics_events as ev
-    from analytics.schema import sessions as se
-
-    smask = sum((case((c, 1 << k), else_=0) for k, c in enumerate(step_c)), literal(0))
-    xmask = sum((case((c, 1 << k), else_=0) for k, c in enumerate(excl_c)), literal(0))
-    relevant = [] if spec.order == "strict" else [or_(*step_c, *excl_c)]
-    by_user, by_session = se.alias("by_user"), se.alias("by_session")
-    person = func.coalesce(se.c.user_id, se.c.session_id)  # analytics.identity's rule
-    on = and_(
-        se.c.session_id == ev.c.session_id,
-        ev.c.timestamp >= se.c.first_seen,
-        ev.c.timestamp <= se.c.last_seen,
-    )
-    return (
-        select(person, epoch_us(ev.c.timestamp), smask, xmask, bd)
-        .select_from(se.join(ev, on))
-        .where(
-            se.c.session_id.in_(
-                union_all(  # the identity rule split so that each branch can use an index on sessions
-                    select(by_user.c.session_id).where(by_user.c.user_id.in_(todo)),
-                    select(by_session.c.session_id).where(
-                        by_session.c.session_id.in_(todo), by_session.c.user_id.is_(None)
-                    ),
-                )
-            ),
-            period,
-            *relevant,
-        )
-        .order_by(person)
-    )
-
-
 def sql_totals(source: Engine | Connection | str, spec: FunnelSpec, start: Any, end: Any) -> StepTotals:
-    """Per-step counts and time-to-convert totals for events in ``[start, end)``, computed in the database."""
-    with _transaction(source) as conn, _outcome_table(conn, spec, start, end) as tmp:
-        return step_totals(conn, tmp, spec, Clock(conn.dialect.name))
+    """Per-step counts and time-to-convert totals for events in ``[start, end)``, computed in the database
+    (streamed through numpy when the connection cannot create temporary tables)."""
+    with _transaction(source) as conn:
+        if not can_create_temp(conn):
+            return StepTotals.from_outcomes(_streamed(conn, spec, start, end), spec)
+        with _outcome_table(conn, spec, start, end) as tmp:
+            return step_totals(conn, tmp, spec, Clock(conn.dialect.name))
+
+
+def _streamed(conn: Connection, spec: FunnelSpec, start: Any, end: Any) -> Outcomes:
+    from analytics.storage import check_period
+
+    _settings(conn)
+    return streamed_outcomes(conn, spec, *check_period(start, end))
 
 
 def sql_outcomes(source: Engine | Connection | str, spec: FunnelSpec, start: Any, end: Any) -> Outcomes:
-    """Each entering person's id, entry breakdown value and steps reached (times are not fetched)."""
-    with _transaction(source) as conn, _outcome_table(conn, spec, start, end) as tmp:
-        ids, bds, reached = [], [], []
-        stmt = select(tmp.c.person_id, tmp.c.bd, tmp.c.reached).order_by(tmp.c.person_id)
-        for chunk in _stream(conn, stmt):
-            for p, b, r in chunk:
-                ids.append(p)
-                bds.append("" if b is None else b)
-                reached.append(r)
+    """Each entering person's id, entry breakdown value and steps reached (times only in the fallback)."""
+    with _transaction(source) as conn:
+        if not can_create_temp(conn):
+            return _streamed(conn, spec, start, end)
+        with _outcome_table(conn, spec, start, end) as tmp:
+            return _people(conn, tmp)
+
+
+def _people(conn: Connection, tmp: Table) -> Outcomes:
+    ids, bds, reached = [], [], []
+    stmt = select(tmp.c.person_id, tmp.c.bd, tmp.c.reached).order_by(tmp.c.person_id)
+    for chunk in stream(conn, stmt):
+        for p, b, r in chunk:
+            ids.append(p)
+            bds.append("" if b is None else b)
+            reached.append(r)
     return Outcomes(
         np.array(ids, dtype=object),
         np.array(bds, dtype=object),
@@ -203,30 +175,3 @@ def sql_outcomes(source: Engine | Connection | str, spec: FunnelSpec, start: Any
     )
 
 
-def _stream(conn: Connection, stmt) -> Iterator[list[tuple]]:
-    result = conn.execute(stmt, execution_options={"stream_results": True, "yield_per": _CHUNK})
-    yield from (list(p) for p in result.partitions(_CHUNK))
-
-
-def _groups(conn: Connection, stmt):
-    current, rows = None, []
-    for chunk in _stream(conn, stmt):
-        for row in chunk:
-            if row[0] != current and rows:
-                yield _group(current, rows)
-                rows = []
-            current = row[0]
-            rows.append(row)
-    if rows:
-        yield _group(current, rows)
-
-
-def _group(person: str, rows: list[tuple]):
-    rows.sort(key=lambda r: (r[1], "" if r[4] is None else str(r[4])))
-    return (
-        str(person),
-        [int(r[1]) for r in rows],
-        [int(r[2]) for r in rows],
-        [int(r[3]) for r in rows],
-        ["" if r[4] is None else str(r[4]) for r in rows],
-    )
