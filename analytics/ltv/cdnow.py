@@ -23,9 +23,10 @@ _FILES = {
 
 
 def cdnow_dir() -> Path:
-    """Directory with the CDNOW files: ``$CDNOW_DIR`` or ``<repo>/../shared/data/cdnow``."""
+    """Directory with the CDNOW files: ``$CDNOW_DIR``, else the copy committed in ``<repo>/data/cdnow`` (public
+    research data, redistributed under the MIT licence of the ``lifetimes`` package; see its README)."""
     env = os.environ.get("CDNOW_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[3] / "shared" / "data" / "cdnow"
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "data" / "cdnow"
 
 
 def load_cdnow_transactions(kind: str = "sample", directory: str | Path | None = None) -> pd.DataFrame:
