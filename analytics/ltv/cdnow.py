@@ -1,8 +1,7 @@
 """Reader for the public CDNOW transaction files (Fader, Hardie & Lee 2005), the benchmark for the LTV models.
 
-The files live outside the repository (``../shared/data/cdnow`` next to the checkout, or the directory named
-by the ``CDNOW_DIR`` environment variable); see that directory's README for provenance and the published
-results.
+The files are committed in ``data/cdnow/`` (or the directory named by the ``CDNOW_DIR`` environment variable);
+see that directory's README for provenance and the published results.
 """
 
 from __future__ import annotations
