@@ -138,16 +138,16 @@ def sql_totals(source: Engine | Connection | str, spec: FunnelSpec, start: Any, 
     (streamed through numpy when the connection cannot create temporary tables)."""
     with _transaction(source) as conn:
         if not can_create_temp(conn):
-            return StepTotals.from_outcomes(_streamed(conn, spec, start, end), spec)
+            return StepTotals.from_outcomes(_streamed(conn, spec, start, end, ids=False), spec)
         with _outcome_table(conn, spec, start, end) as tmp:
             return step_totals(conn, tmp, spec, Clock(conn.dialect.name))
 
 
-def _streamed(conn: Connection, spec: FunnelSpec, start: Any, end: Any) -> Outcomes:
+def _streamed(conn: Connection, spec: FunnelSpec, start: Any, end: Any, *, ids: bool = True) -> Outcomes:
     from analytics.storage import check_period
 
     _settings(conn)
-    return streamed_outcomes(conn, spec, *check_period(start, end))
+    return streamed_outcomes(conn, spec, *check_period(start, end), ids=ids)
 
 
 def sql_outcomes(source: Engine | Connection | str, spec: FunnelSpec, start: Any, end: Any) -> Outcomes:
