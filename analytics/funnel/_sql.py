@@ -14,8 +14,8 @@ Python therefore receives per-step totals plus the few ids needing the exact eva
 with the number of events or people. On PostgreSQL the work runs in one transaction with ``SET LOCAL jit = off``
 (compiling the wide aggregate cost ≈0.5 s and saved nothing), ``enable_sort = off`` for the aggregate (else the
 planner may sort the wide rows on disk: 20 s instead of 7 s at 9.4 M events) and ``work_mem = 512MB`` so the
-per-session hash table (≈500 MB at 800k sessions, server side) stays in memory. Temporary tables need a
-writable connection (not a hot-standby replica).
+per-session hash table (≈500 MB at 800k sessions, server side) stays in memory. A connection that cannot
+create temporary tables (read replica, read-only transaction) uses :func:`analytics.funnel._sqlstream.streamed_outcomes`.
 """
 
 from __future__ import annotations
