@@ -89,7 +89,7 @@ def _outcome_table(conn: Connection, spec: FunnelSpec, start: Any, end: Any) -> 
     _settings(conn)
     name = f"funnel_{uuid.uuid4().hex[:12]}"
     clock = Clock(conn.dialect.name)
-    per, _, _, period, step_c, excl_c, bd = person_stage(spec, s, e, integer_times=clock.integer)
+    per, period, step_c, excl_c, bd = person_stage(spec, s, e, integer_times=clock.integer)
     if conn.dialect.name == "postgresql":  # a hash aggregate in memory, not an on-disk sort of wide rows
         conn.exec_driver_sql("SET LOCAL enable_sort = off")
     conn.execute(CreateTempAs(name, select(*chain_columns(per, spec, clock))))

@@ -108,19 +108,16 @@ def person_stage(spec: FunnelSpec, start, end, *, integer_times: bool = True):
     entry breakdown range — the aggregates of :class:`analytics.funnel._fast.PersonAggregates`, in SQL.
 
     Times are integer microseconds when ``integer_times`` (SQLite), else timestamps (see :class:`Clock`).
-    Returns ``(subquery, joined, person_map, period, step conditions, exclusion conditions, breakdown)``; all
-    but the first are reused by the exact pass.
+    Returns ``(subquery, period, step conditions, exclusion conditions, breakdown)``; all but the first are
+    reused by the exact pass.
     """
-    from analytics.identity import person_map
     from analytics.schema import analytics_events as ev
     from analytics.schema import sessions
 
-    pm = person_map().subquery("pm")
     step_c = [step_condition(ev, st) for st in spec.steps]
     excl_c = [step_condition(ev, x.step) for x in spec.exclusions]
     entry = or_(*step_c) if spec.order == "unordered" else step_c[0]
     bd = breakdown_value(ev, spec)
-    joined = ev.join(pm, pm.c.session_id == ev.c.session_id)
     names = sorted({st.event for st in spec.steps} | {x.step.event for x in spec.exclusions})
     period = and_(ev.c.timestamp >= start, ev.c.timestamp < end)
     need_last = range(spec.n_steps) if spec.order == "unordered" else range(1, spec.n_steps)
@@ -174,7 +171,7 @@ def person_stage(spec: FunnelSpec, start, end, *, integer_times: bool = True):
     )
     agg = union_all(anon, ident).subquery("agg")
     if not integer_times:
-        return agg, joined, pm, period, step_c, excl_c, bd
+        return agg, period, step_c, excl_c, bd
     # SQLite: times to integer microseconds once per person; OFFSET 0 keeps the planner from inlining the
     # conversions into every reference of the chain expressions.
     conv = select(
@@ -186,7 +183,7 @@ def person_stage(spec: FunnelSpec, start, end, *, integer_times: bool = True):
         agg.c.bdmin,
         agg.c.bdmax,
     ).offset(0).subquery("conv")
-    return conv, joined, pm, period, step_c, excl_c, bd
+    return conv, period, step_c, excl_c, bd
 
 
 def _bd_range(spec: FunnelSpec, lo: ColumnElement | None, hi: ColumnElement | None) -> list[ColumnElement]:
