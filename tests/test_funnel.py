@@ -262,6 +262,21 @@ def test_rule9_breakdown_on_entry_of_best_attempt():
     assert t["note"].iloc[3] == "nobody reached this step"
 
 
+def test_rule9_settled_by_the_fast_pass_despite_mixed_entry_values():
+    # p1 completes from its first entry (ads): the best attempt is the first, whatever the later entry (mail)
+    # carries. Same-instant entries (p2: mail and ads at 0) give the smallest value, "ads".
+    rows = [
+        ("p1", "A", 0, {"source": "ads"}),
+        ("p1", "B", 10),
+        ("p1", "A", 100, {"source": "mail"}),
+        ("p2", "A", 0, {"source": "mail"}),
+        ("p2", "A", 0, {"source": "ads"}),
+    ]
+    res = run(rows, ["A", "B"], window=timedelta(days=1), breakdown="source")
+    assert res.table[["breakdown", "step", "count"]].values.tolist() == [["ads", 0, 2], ["ads", 1, 1]]
+    assert res.people(0, breakdown="ads") == ["p1", "p2"]
+
+
 def test_rule10_time_to_convert_median_and_mean():
     rows = [(p, "A", 0) for p in "abcd"] + [("a", "B", 10), ("b", "B", 20), ("c", "B", 30), ("d", "B", 100)]
     res = run(rows, ["A", "B"])

@@ -232,3 +232,28 @@ def test_read_only_transaction_is_detected(engine):
             assert res.people(1) == ["s"]
         else:
             assert can_create_temp(conn) is True
+
+
+def test_breakdown_is_the_best_attempts_entry_value(engine):
+    # p1: opened from google, converted at once, reopened from bing -> google (fast pass, first entry).
+    # p2: opened from google, no conversion within 60 s; reopened from bing and converted -> bing (exact pass).
+    write_events(
+        engine,
+        [
+            _event("ai_calculator_opened", "p1", 0, source="google"),
+            _ev("B", "p1", 10),
+            _event("ai_calculator_opened", "p1", 100, source="bing"),
+            _event("ai_calculator_opened", "p2", 0, source="google"),
+            _event("ai_calculator_opened", "p2", 100, source="bing"),
+            _ev("B", "p2", 150),
+        ],
+    )
+    res = funnel(engine, _names("AB"), window=60, breakdown="source", start_date=START, end_date=END)
+    assert res.table[["breakdown", "step", "count"]].values.tolist() == [
+        ["bing", 0, 1],
+        ["bing", 1, 1],
+        ["google", 0, 1],
+        ["google", 1, 1],
+    ]
+    assert res.people(1, breakdown="google") == ["p1"]
+    assert res.people(1, breakdown="bing") == ["p2"]

@@ -11,9 +11,11 @@ The fast pass sees, per person and step k, only ``m_k`` (first time the step's e
 * it breaks at step j with ``m_j > t_0 + window`` and there is a single entry event (one attempt only).
 
 Strict funnels are exact when nobody could take step 1 (``M_1 <= m_0``); unordered funnels whose steps have
-distinct event names when every step event lies in the first anchor's window. Anyone with an exclusion event, or
-(with a breakdown) entry events carrying different breakdown values, goes to the exact evaluator. Everyone else
-is exact by construction, so the cost of exactness is paid only by those who need it.
+distinct event names when every step event lies in the first anchor's window. In each of these cases the first
+entry's attempt reaches the most steps and is the earliest, so it is the best attempt (rule 5) and the
+breakdown value is that of the earliest entry event (ties: the smallest value) — whatever later entries carry.
+Anyone with an exclusion event goes to the exact evaluator. Everyone else is exact by construction, so the cost
+of exactness is paid only by those who need it.
 """
 
 from __future__ import annotations
@@ -32,7 +34,11 @@ MIN_SENTINEL = np.iinfo(np.int64).min // 4  # "no event" for a last time
 
 @dataclass
 class PersonAggregates:
-    """Per-person single-pass aggregates (arrays of length P; ``first``/``last`` are P × N, µs since epoch)."""
+    """Per-person single-pass aggregates (arrays of length P; ``first``/``last`` are P × N, µs since epoch).
+
+    ``uniform_breakdown`` False sends a person to the exact evaluator; the funnel paths set it True because the
+    settled people's breakdown value is the earliest entry's (see the module docstring).
+    """
 
     first: np.ndarray
     last: np.ndarray

@@ -92,16 +92,18 @@ def _aggregates(frame: pd.DataFrame, spec: FunnelSpec) -> tuple[np.ndarray, Pers
         )
         last[:, k] = np.maximum.reduceat(np.where(hit, ts, MIN_SENTINEL), starts) if len(ts) else MIN_SENTINEL
     entry = (smask & 1).astype(bool) if spec.order != "unordered" else smask != 0
-    codes, uniques = pd.factorize(frame["bd"].to_numpy(dtype=object), sort=True)
+    # the earliest entry event's breakdown value (rows are sorted by person, time, value)
     big = np.iinfo(np.int64).max
-    lo = np.minimum.reduceat(np.where(entry, codes, big), starts) if len(ts) else np.array([], dtype=np.int64)
-    hi = np.maximum.reduceat(np.where(entry, codes, -1), starts) if len(ts) else np.array([], dtype=np.int64)
+    rows = np.arange(len(ts), dtype=np.int64)
+    first_entry = np.minimum.reduceat(np.where(entry, rows, big), starts) if len(ts) else rows
+    values = frame["bd"].to_numpy(dtype=object)
+    bd = np.array([values[i] if i < len(values) else "" for i in first_entry], dtype=object)
     n_entries = np.add.reduceat(entry.astype(np.int64), starts) if len(ts) else np.array([], dtype=np.int64)
     n_excl = (
         np.add.reduceat((frame["xmask"].to_numpy() != 0).astype(np.int64), starts) if len(ts) else n_entries
     )
-    bd = np.array([uniques[c] if 0 <= c < len(uniques) else "" for c in lo], dtype=object)
-    return person, PersonAggregates(first, last, n_entries, n_excl, lo == hi), bd
+    settled_bd = np.ones(len(person), dtype=bool)  # the first entry's value is the settled people's value
+    return person, PersonAggregates(first, last, n_entries, n_excl, settled_bd), bd
 
 
 def exact_outcomes(

@@ -15,6 +15,7 @@ from sqlalchemy import (
     DateTime,
     Integer,
     Interval,
+    String,
     and_,
     case,
     func,
@@ -131,7 +132,8 @@ def person_stage(spec: FunnelSpec, start, end, *, integer_times: bool = True):
         func.sum(case((or_(*excl_c), 1), else_=0)).label("nx") if excl_c else literal(0).label("nx"),
     ]
     if spec.breakdown is not None:  # text min/max per event are not free: only with a breakdown
-        cols += [func.min(case((entry, bd))).label("bdmin"), func.max(case((entry, bd))).label("bdmax")]
+        # the earliest entry's value: fixed-width time text + value, so min() orders by time, then value
+        cols.append(func.min(case((entry, ts_text(ev.c.timestamp) + bd))).label("bdfirst"))
     ps = (
         select(*cols)
         .where(period, ev.c.event_type.in_(names))  # one index range per name; the CASEs do the matching
@@ -148,7 +150,7 @@ def person_stage(spec: FunnelSpec, start, end, *, integer_times: bool = True):
         *[ps.c[f"l{k}"] for k in need_last],
         ps.c.n0,
         ps.c.nx,
-        *_bd_range(spec, ps.c.bdmin if spec.breakdown else None, ps.c.bdmax if spec.breakdown else None),
+        (ps.c.bdfirst if spec.breakdown else literal("")).label("bdfirst"),
     ).select_from(ps.join(se, on)).where(se.c.user_id.is_(None), ps.c.n0 > 0)
     n_entries = func.sum(ps.c.n0)
     ident = (
@@ -158,11 +160,7 @@ def person_stage(spec: FunnelSpec, start, end, *, integer_times: bool = True):
             *[func.max(ps.c[f"l{k}"]).label(f"l{k}") for k in need_last],
             n_entries.label("n0"),
             func.sum(ps.c.nx).label("nx"),
-            *_bd_range(
-                spec,
-                func.min(ps.c.bdmin) if spec.breakdown else None,
-                func.max(ps.c.bdmax) if spec.breakdown else None,
-            ),
+            (func.min(ps.c.bdfirst) if spec.breakdown else literal("")).label("bdfirst"),
         )
         .select_from(ps.join(se, on))
         .where(se.c.user_id.is_not(None))
@@ -180,17 +178,29 @@ def person_stage(spec: FunnelSpec, start, end, *, integer_times: bool = True):
         *[epoch_us(agg.c[f"l{k}"]).label(f"l{k}") for k in need_last],
         agg.c.n0,
         agg.c.nx,
-        agg.c.bdmin,
-        agg.c.bdmax,
+        agg.c.bdfirst,
     ).offset(0).subquery("conv")
     return conv, period, step_c, excl_c, bd
 
 
-def _bd_range(spec: FunnelSpec, lo: ColumnElement | None, hi: ColumnElement | None) -> list[ColumnElement]:
-    """``bdmin, bdmax`` columns: the given ones with a breakdown, constants '' without."""
-    if spec.breakdown is None:
-        return [literal("").label("bdmin"), literal("").label("bdmax")]
-    return [lo.label("bdmin"), hi.label("bdmax")]
+class ts_text(FunctionElement):  # noqa: N801 - SQL function style
+    """A timestamp as fixed-width text ``YYYY-MM-DD HH:MM:SS.ffffff`` (26 characters; text order = time order)."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(ts_text, "postgresql")
+def _ts_text_pg(element, compiler, **kw):
+    return f"to_char({compiler.process(element.clauses, **kw)}, 'YYYY-MM-DD HH24:MI:SS.US')"
+
+
+@compiles(ts_text, "sqlite")
+def _ts_text_sqlite(element, compiler, **kw):
+    return compiler.process(element.clauses, **kw)  # stored in exactly that format by SQLAlchemy and the loaders
+
+
+_TS_WIDTH = 26
 
 
 class Clock:
@@ -243,11 +253,14 @@ def chain_columns(p, spec: FunnelSpec, clock: Clock) -> list[ColumnElement]:
     completes, or breaks at j with ``l_j <= f_{j-1}``, or breaks on the window with one entry (proof in
     :mod:`analytics.funnel._fast`). Strict: exact when nobody could take step 1. Unordered (distinct names):
     exact when every step event lies in the first anchor's window; times are the unsorted ``f_k`` (sorted when
-    the durations are taken). ``n`` is at most a few dozen, so the nested ``CASE`` stays small. Exclusion events or mixed entry breakdown values always go to the exact pass.
+    the durations are taken). In every settled case the best attempt is the first entry's (it reaches the most
+    steps and is the earliest), so the breakdown value is the earliest entry event's (ties: the smallest value),
+    whatever values later entries carry. People with exclusion events always go to the exact pass. ``n`` is at
+    most a few dozen, so the nested ``CASE`` stays small.
     """
     n, w = spec.n_steps, spec.window_us
     f = [p.c[f"f{k}"] for k in range(n)]
-    clean = and_(p.c.nx == 0, p.c.bdmin == p.c.bdmax)
+    clean = p.c.nx == 0
     if spec.order == "unordered":
         present = [case((x.is_not(None), 1), else_=0) for x in f]
         reached = sum(present[1:], present[0])
@@ -278,7 +291,7 @@ def chain_columns(p, spec: FunnelSpec, clock: Clock) -> list[ColumnElement]:
         times = f
     return [
         p.c.person_id,
-        p.c.bdmin.label("bd"),
+        (func.substr(p.c.bdfirst, _TS_WIDTH + 1) if spec.breakdown else p.c.bdfirst).label("bd"),
         reached.cast(Integer).label("reached"),
         exact.label("exact"),
         *[t.label(f"t{k}") for k, t in enumerate(times)],
