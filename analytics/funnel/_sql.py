@@ -129,8 +129,11 @@ def _outcome_table(conn: Connection, spec: FunnelSpec, start: Any, end: Any) -> 
             for lo in range(0, len(rows), CHUNK):
                 conn.execute(tmp.insert(), rows[lo : lo + CHUNK])
         yield tmp
-    finally:
-        tmp.drop(conn)
+    except BaseException:
+        with contextlib.suppress(Exception):  # after a PostgreSQL error only the rollback can drop it
+            tmp.drop(conn)
+        raise
+    tmp.drop(conn)
 
 
 def sql_totals(source: Engine | Connection | str, spec: FunnelSpec, start: Any, end: Any) -> StepTotals:
