@@ -182,6 +182,14 @@ class OpenApiResource:
         resp.data = OPENAPI_PATH.read_bytes()
 
 
+class CalculatorRedirect:
+    """``/`` and ``/ai-job-impact-calculator.html`` lead to the calculator page served from ``/static``."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        query = f"?{req.query_string}" if req.query_string else ""  # keep the landing URL's utm_* values
+        raise falcon.HTTPFound(f"/static/ai-job-impact-calculator.html{query}")
+
+
 def _handle_unexpected(req: falcon.Request, resp: falcon.Response, ex: Exception, params: dict[str, Any]) -> None:
     _log.exception("unhandled error on %s %s", req.method, req.path)
     raise falcon.HTTPInternalServerError(title="Internal error", description="the error was logged")
@@ -231,6 +239,8 @@ def create_app(config: Config | None = None) -> falcon.App:
     api.register(app, config)  # issue 11: dashboard, reports, A/B admin, performance, deletion (ingest_service/api/)
     if STATIC_DIR.is_dir():
         app.add_static_route("/static", str(STATIC_DIR))
+        app.add_route("/", CalculatorRedirect())
+        app.add_route("/ai-job-impact-calculator.html", CalculatorRedirect())
     return app
 
 
