@@ -184,7 +184,13 @@ def _batched(engine: Engine, table, pk, where, batch_size: int, pause: float) ->
 
 
 def purge_older_than(
-    engine: Engine, days: int, batch_size: int = 5000, *, now: datetime | None = None, pause: float = 0.0
+    engine: Engine,
+    days: int,
+    batch_size: int = 5000,
+    *,
+    now: datetime | None = None,
+    pause: float = 0.0,
+    dry_run: bool = False,
 ) -> PurgeResult:
     """Delete everything older than ``days`` days, in batches of at most ``batch_size`` rows per transaction.
 
@@ -207,6 +213,8 @@ def purge_older_than(
         The reference time (naive UTC; default: now).
     pause:
         Seconds to sleep between batches (lets a busy writer in).
+    dry_run:
+        Count what would be deleted, delete nothing (``batches`` is then 0).
 
     Returns
     -------
@@ -226,6 +234,11 @@ def purge_older_than(
     )
     deleted: dict[str, int] = {}
     batches = 0
+    if dry_run:
+        with engine.connect() as conn:
+            for name, table, _pk, where in plan:
+                deleted[name] = conn.execute(select(func.count()).select_from(table).where(where)).scalar_one()
+        return PurgeResult(cutoff, deleted, 0)
     for name, table, pk, where in plan:
         deleted[name], b = _batched(engine, table, pk, where, batch_size, pause)
         batches += b
