@@ -53,6 +53,32 @@ class WeeklyReport:
     movers: dict[str, pd.DataFrame]
     links: tuple[str, ...] = field(default_factory=tuple)
 
+    def kpi_table(self) -> pd.DataFrame:
+        """The KPIs formatted for reading (a report or an e-mail): counts with thousands separators, rates in
+        percent, revenue in dollars, relative change in percent, and ``▲``/``▼`` only where the change is flagged
+        as larger than the week-to-week noise. Text columns; use :attr:`kpis` for the numbers."""
+
+        def fmt(kpi: str, x: float) -> str:
+            if pd.isna(x):
+                return "–"
+            if kpi in _RATES:
+                return f"{x:.1%}"
+            if kpi == "revenue":
+                return f"${x:,.2f}"
+            return f"{x:,.0f}" if float(x).is_integer() else f"{x:,.1f}"
+
+        rows = []
+        for kpi, r in self.kpis.iterrows():
+            arrow = ("▲ " if r["change"] > 0 else "▼ ") if r["flagged"] else ""
+            rows.append({
+                "KPI": kpi.replace("_", " "),
+                "this week": fmt(kpi, r["value"]),
+                "previous week": fmt(kpi, r["previous_week"]),
+                "change": "–" if pd.isna(r["change_pct"]) else f"{arrow}{r['change_pct']:+.1%}",
+                "4-week average": fmt(kpi, r["four_week_avg"]),
+            })
+        return pd.DataFrame(rows).set_index("KPI")
+
     def to_dict(self) -> dict[str, Any]:
         """Plain-data form (ISO dates, lists of records)."""
         return {

@@ -57,3 +57,33 @@ def test_errors(demo_engine) -> None:  # noqa: ANN001
     with pytest.raises(InvalidParameterError) as err:
         generate_weekly_report(demo_engine, as_of=DEMO_END, history=2)
     assert str(err.value) == "'history' must be a whole number >= 4 (got 2)"
+
+
+def test_kpi_table_formats_for_reading() -> None:
+    import datetime as dt
+
+    import numpy as np
+    import pandas as pd
+
+    from analytics.weekly import WeeklyReport
+
+    kpis = pd.DataFrame(
+        {
+            "value": [4769.0, 0.589851, 40454.32, 220.5],
+            "previous_week": [4328.0, 0.592, 36954.72, np.nan],
+            "change": [441.0, -0.002149, 3499.6, np.nan],
+            "change_pct": [0.101895, -0.003630, 0.0947, np.nan],
+            "four_week_avg": [4161.0, 0.593, 33545.25, 200.0],
+            "change_vs_avg": [608.0, -0.003, 6909.07, 20.5],
+            "noise_sd": [95.0, 0.01, 4000.0, 15.0],
+            "flagged": [True, False, False, False],
+        },
+        index=pd.Index(["sessions", "completion_rate", "revenue", "new_paying_users"], name="kpi"),
+    )
+    rep = WeeklyReport(dt.datetime(2026, 11, 16), dt.datetime(2026, 11, 23), kpis, pd.DataFrame(), {})
+    assert rep.kpi_table().reset_index().values.tolist() == [
+        ["sessions", "4,769", "4,328", "▲ +10.2%", "4,161"],
+        ["completion rate", "59.0%", "59.2%", "-0.4%", "59.3%"],
+        ["revenue", "$40,454.32", "$36,954.72", "+9.5%", "$33,545.25"],
+        ["new paying users", "220.5", "–", "–", "200"],
+    ]
