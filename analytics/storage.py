@@ -21,10 +21,21 @@ from sqlalchemy.exc import DBAPIError
 
 from analytics.errors import InvalidParameterError
 from analytics.events import ATTRIBUTE_KEYS, Event
-from analytics.identity import person_map, upsert_sessions
+from analytics.identity import person_map
 from analytics.schema import analytics_events
 
-__all__ = ["SQLITE_TS", "WriteResult", "bulk_insert", "check_period", "read_events", "to_naive_utc", "write_events"]
+__all__ = [
+    "SQLITE_TS",
+    "PreparedEvents",
+    "WriteResult",
+    "bulk_insert",
+    "check_period",
+    "prepare_events",
+    "read_events",
+    "to_naive_utc",
+    "write_events",
+    "write_prepared",
+]
 
 _ASSESSMENT_KEYS = (
     "job_title",
@@ -54,7 +65,7 @@ SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"
 EVENT_COLUMNS = ("event_id", "event_type", "user_id", "session_id", "timestamp", "received_at", "event_data",
                  *ATTRIBUTE_KEYS, "created_at", "form_step")
 ASSESSMENT_COLUMNS = ("event_id", "user_id", "session_id", "created_at", *_ASSESSMENT_KEYS, "country", "region")
-_SQLITE_MAX_ROWS = 4000  # 2 parameters per ledger row, under SQLite's 32,766-parameter limit
+_SQLITE_MAX_PARAMS = 32_000  # SQLite's limit is 32,766 bound parameters per statement
 
 
 @contextmanager
@@ -68,11 +79,13 @@ def driver_errors(conn: Connection) -> Iterator[None]:
         raise DBAPIError.instance(None, None, exc, base) from exc
 
 
-def bulk_insert(conn: Connection, table: str, columns: Sequence[str], rows: list[tuple]) -> None:
+def bulk_insert(conn: Connection, table: str, columns: Sequence[str], rows: Sequence[tuple]) -> None:
     """Insert pre-serialised rows at the driver's full speed, inside the caller's transaction.
 
-    PostgreSQL: ``COPY … FROM STDIN``; SQLite: one prepared ``executemany``. Rows must already be in the
-    database's representation (JSON as text, SQLite times as :data:`SQLITE_TS` strings).
+    PostgreSQL: ``COPY … FROM STDIN``. SQLite: multi-row ``INSERT … VALUES (…), (…)`` statements of up to
+    32,000 parameters -- one ``sqlite3_step`` per statement, where ``executemany`` steps (and gives up and retakes
+    Python's GIL) once per row. Rows must already be in the database's representation (JSON as text, SQLite
+    times as :data:`SQLITE_TS` strings).
     """
     if not rows:
         return
@@ -82,47 +95,172 @@ def bulk_insert(conn: Connection, table: str, columns: Sequence[str], rows: list
         with raw.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-    else:
-        cur = raw.cursor()
-        cur.executemany(f"INSERT INTO {table} ({cols}) VALUES ({', '.join('?' for _ in columns)})", rows)
+        return
+    _sqlite_values(raw, f"INSERT INTO {table} ({cols}) VALUES {{values}}", len(columns), rows)
+
+
+def _sqlite_values(raw: Any, sql: str, width: int, rows: Sequence[Sequence]) -> None:
+    """Run ``sql`` (with a ``{values}`` slot) over ``rows`` as multi-row VALUES lists, chunked under SQLite's
+    32,766-parameter limit."""
+    per = max(1, _SQLITE_MAX_PARAMS // width)
+    one = "(" + ",".join("?" * width) + ")"
+    cur = raw.cursor()
+    try:
+        for lo in range(0, len(rows), per):
+            chunk = rows[lo : lo + per]
+            cur.execute(sql.format(values=",".join([one] * len(chunk))), [v for row in chunk for v in row])
+    finally:
         cur.close()
 
 
-def _new_keys(conn: Connection, events: Sequence[Event], stamp) -> set[str]:
-    """Insert the events' keys into the ledger (insert-or-ignore); return the keys that were not there before."""
+def _stamp_for(dialect: str):
+    if dialect == "postgresql":
+        return lambda ts: ts
+    return lambda ts: ts.strftime(SQLITE_TS)
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedEvents:
+    """Validated events already in one database's row format, so a writer stores them without per-event Python.
+
+    Built by :func:`prepare_events` (in the request's thread or process, outside any lock); written by
+    :func:`write_prepared`. ``key_rows`` (``event_id``, time), ``event_rows`` and ``session_rows`` are parallel to
+    the events they were made from; ``assessment_rows`` holds the ``assessment_submitted`` events' rows, each
+    starting with its ``event_id``. Plain tuples of str/int/None (and datetimes for PostgreSQL): cheap to pickle.
+    """
+
+    dialect: str
+    key_rows: tuple[tuple, ...]
+    event_rows: tuple[tuple, ...]
+    assessment_rows: tuple[tuple, ...]
+    session_rows: tuple[tuple, ...]
+
+
+def prepare_events(events: Iterable[Event], dialect: str) -> PreparedEvents:
+    """Serialise validated events for ``dialect`` (``"sqlite"`` or ``"postgresql"``): JSON as text, SQLite times
+    as :data:`SQLITE_TS` strings, the attribute columns and ``form_step`` extracted."""
+    events = tuple(events)
+    stamp = _stamp_for(dialect)
+    created = stamp(datetime.now(UTC).replace(tzinfo=None))
+    keys, rows, assessments, sess = [], [], [], []
+    for e in events:
+        ts = stamp(e.timestamp)
+        keys.append((e.event_id, ts))
+        rows.append(_event_tuple(e, ts, stamp(e.received_at) if e.received_at else created, created))
+        sess.append((e.session_id, e.user_id, ts))
+        if e.event_type == "assessment_submitted":
+            assessments.append(_assessment_tuple(e, ts))
+    return PreparedEvents(dialect, tuple(keys), tuple(rows), tuple(assessments), tuple(sess))
+
+
+def _new_keys(conn: Connection, key_rows: Sequence[tuple]) -> set[str]:
+    """Insert ``(event_id, timestamp)`` rows into the ledger (insert-or-ignore); return the ids that were new."""
     raw = conn.connection.driver_connection
-    new: set[str] = set()
     if conn.dialect.name == "postgresql":
         with raw.cursor() as cur:
             cur.execute(
                 "INSERT INTO event_keys (event_id, event_timestamp) "
                 "SELECT * FROM unnest(%s::varchar[], %s::timestamp[]) ON CONFLICT DO NOTHING RETURNING event_id",
-                ([e.event_id for e in events], [e.timestamp for e in events]),
+                ([k for k, _ in key_rows], [t for _, t in key_rows]),
             )
-            new.update(r[0] for r in cur.fetchall())
-        return new
+            return {r[0] for r in cur.fetchall()}
+    # SQLite: the caller's transaction holds (or takes, at the insert) the database's only write lock, so "not in
+    # the ledger before the insert" is exactly "found by this SELECT"; a SELECT returning the few repeats steps far
+    # fewer times than RETURNING every new id (each step releases and retakes Python's GIL).
+    ids = list(dict.fromkeys(k for k, _ in key_rows))
+    seen: set[str] = set()
     cur = raw.cursor()
-    for lo in range(0, len(events), _SQLITE_MAX_ROWS):
-        chunk = events[lo : lo + _SQLITE_MAX_ROWS]
-        params: list[Any] = []
-        for e in chunk:
-            params += (e.event_id, stamp(e.timestamp))
-        cur.execute(
-            "INSERT INTO event_keys (event_id, event_timestamp) VALUES "
-            + ",".join("(?,?)" for _ in chunk)
-            + " ON CONFLICT DO NOTHING RETURNING event_id",
-            params,
-        )
-        new.update(r[0] for r in cur.fetchall())
-    cur.close()
+    try:
+        per = _SQLITE_MAX_PARAMS
+        for lo in range(0, len(ids), per):
+            chunk = ids[lo : lo + per]
+            cur.execute(f"SELECT event_id FROM event_keys WHERE event_id IN ({','.join('?' * len(chunk))})", chunk)
+            seen.update(r[0] for r in cur.fetchall())
+    finally:
+        cur.close()
+    _sqlite_values(raw, "INSERT INTO event_keys (event_id, event_timestamp) VALUES {values} ON CONFLICT DO NOTHING",
+                   2, key_rows)  # fmt: skip
+    return set(ids) - seen
+
+
+# The identity rule of analytics.identity, in plain SQL for the driver: the smallest user id wins (NULL loses),
+# first_seen/last_seen widen. Valid on SQLite (>= 3.24) and PostgreSQL alike.
+_SESSIONS_UPSERT = (
+    "INSERT INTO sessions (session_id, user_id, first_seen, last_seen) {values} "
+    "ON CONFLICT (session_id) DO UPDATE SET "
+    "user_id = CASE WHEN sessions.user_id IS NULL THEN excluded.user_id WHEN excluded.user_id IS NULL "
+    "THEN sessions.user_id WHEN excluded.user_id < sessions.user_id THEN excluded.user_id "
+    "ELSE sessions.user_id END, "
+    "first_seen = CASE WHEN excluded.first_seen < sessions.first_seen THEN excluded.first_seen "
+    "ELSE sessions.first_seen END, "
+    "last_seen = CASE WHEN excluded.last_seen > sessions.last_seen THEN excluded.last_seen "
+    "ELSE sessions.last_seen END"
+)
+
+
+def _upsert_session_rows(conn: Connection, observations: Iterable[tuple]) -> None:
+    """Fold ``(session_id, user_id, time)`` observations per session and upsert them (times in row format)."""
+    agg: dict[str, list] = {}
+    for sid, uid, ts in observations:
+        cur = agg.get(sid)
+        if cur is None:
+            agg[sid] = [sid, uid, ts, ts]
+            continue
+        if uid is not None and (cur[1] is None or uid < cur[1]):
+            cur[1] = uid
+        if ts < cur[2]:
+            cur[2] = ts
+        if ts > cur[3]:
+            cur[3] = ts
+    if not agg:
+        return
+    rows = [agg[k] for k in sorted(agg)]  # one lock order for concurrent PostgreSQL writers
+    raw = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        with raw.cursor() as cur:
+            cur.execute(
+                _SESSIONS_UPSERT.format(
+                    values="SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::timestamp[], %s::timestamp[])"
+                ),
+                tuple(list(col) for col in zip(*rows, strict=True)),
+            )
+        return
+    _sqlite_values(raw, _SESSIONS_UPSERT.format(values="VALUES {values}"), 4, rows)
+
+
+def write_prepared(conn: Connection, batches: Sequence[PreparedEvents]) -> set[str]:
+    """Store prepared batches inside the caller's transaction; return the ``event_id``s newly stored.
+
+    One ledger insert-or-ignore for all batches decides which ids are new; only the first row of each new id is
+    inserted into ``analytics_events`` (and ``assessments``), and the sessions table is updated from those rows.
+    """
+    key_rows = [k for b in batches for k in b.key_rows]
+    if not key_rows:
+        return set()
+    with driver_errors(conn):
+        new = _new_keys(conn, key_rows)
+        if not new:
+            return new
+        taken: set[str] = set()
+        rows, observations = [], []
+        for b in batches:
+            for row, obs in zip(b.event_rows, b.session_rows, strict=True):
+                if row[0] in new and row[0] not in taken:
+                    taken.add(row[0])
+                    rows.append(row)
+                    observations.append(obs)
+        bulk_insert(conn, "analytics_events", EVENT_COLUMNS, rows)
+        assessments = {r[0]: r for b in batches for r in b.assessment_rows if r[0] in new}
+        bulk_insert(conn, "assessments", ASSESSMENT_COLUMNS, list(assessments.values()))
+        _upsert_session_rows(conn, observations)
     return new
 
 
-def _event_tuple(e: Event, stamp, received: Any) -> tuple:
+def _event_tuple(e: Event, ts: Any, received: Any, created: Any) -> tuple:
     d = e.event_data
     attrs = tuple(v if isinstance(v := d.get(k), str) else None for k in ATTRIBUTE_KEYS)
-    return (e.event_id, e.event_type, e.user_id, e.session_id, stamp(e.timestamp),
-            stamp(e.received_at) if e.received_at else received, json.dumps(d), *attrs, received, form_step(d))
+    return (e.event_id, e.event_type, e.user_id, e.session_id, ts, received, json.dumps(d), *attrs, created,
+            form_step(d))
 
 
 def form_step(data: dict) -> int | None:
@@ -131,9 +269,9 @@ def form_step(data: dict) -> int | None:
     return v if isinstance(v, int) and not isinstance(v, bool) else None
 
 
-def _assessment_tuple(e: Event, stamp) -> tuple:
+def _assessment_tuple(e: Event, ts: Any) -> tuple:
     d = e.event_data
-    return (e.event_id, e.user_id, e.session_id, stamp(e.timestamp), *(d.get(k) for k in _ASSESSMENT_KEYS),
+    return (e.event_id, e.user_id, e.session_id, ts, *(d.get(k) for k in _ASSESSMENT_KEYS),
             d.get("country"), d.get("region"))
 
 
@@ -157,31 +295,10 @@ def write_events(target: Engine | Connection, events: Iterable[Event]) -> WriteR
     if isinstance(target, Engine):
         with target.begin() as conn:
             return write_events(conn, events)
-    conn = target
     if not events:
         return WriteResult(0, 0)
-    unique: dict[str, Event] = {}
-    for e in events:
-        unique.setdefault(e.event_id, e)
-    batch = list(unique.values())
-    if conn.dialect.name == "postgresql":
-        def stamp(ts: datetime) -> Any:
-            return ts
-    else:
-        def stamp(ts: datetime) -> Any:
-            return ts.strftime(SQLITE_TS)
-    with driver_errors(conn):
-        new = _new_keys(conn, batch, stamp)
-        stored = [e for e in batch if e.event_id in new]
-        if stored:
-            received = stamp(datetime.now(UTC).replace(tzinfo=None))
-            rows = [_event_tuple(e, stamp, received) for e in stored]
-            bulk_insert(conn, "analytics_events", EVENT_COLUMNS, rows)
-            rows = [_assessment_tuple(e, stamp) for e in stored if e.event_type == "assessment_submitted"]
-            bulk_insert(conn, "assessments", ASSESSMENT_COLUMNS, rows)
-    if stored:
-        upsert_sessions(conn, ((e.session_id, e.user_id, e.timestamp) for e in stored))
-    return WriteResult(accepted=len(stored), duplicates=len(events) - len(stored))
+    new = write_prepared(target, [prepare_events(events, target.dialect.name)])
+    return WriteResult(accepted=len(new), duplicates=len(events) - len(new))
 
 
 def to_naive_utc(value: date | datetime | str | pd.Timestamp, name: str = "date") -> datetime:

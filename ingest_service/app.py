@@ -18,16 +18,18 @@ from pathlib import Path
 from typing import Any
 
 import falcon
+from sqlalchemy import make_url
 
 from analytics.db import get_engine
 from analytics.privacy import pseudonymize_user_id  # issue 11
+from analytics.storage import prepare_events
 from ingest_service import api, metrics  # issue 11: api (the authenticated analytics API)
 from ingest_service.body import parse_json, read_body
 from ingest_service.config import Config
 from ingest_service.ga4 import GA4Forwarder  # issue 10: GA4 Measurement Protocol forwarding
 from ingest_service.ingest import extract_events, validate_request
 from ingest_service.middleware import ApiKeyMiddleware, CorsMiddleware, MetricsMiddleware, RateLimitMiddleware
-from ingest_service.store import store_event_groups, store_exposure_groups
+from ingest_service.store import EventsOutcome, store_event_groups, store_exposure_groups
 from ingest_service.variants import VariantService
 from ingest_service.writer import GroupWriter, UnstorableEvents, WriterUnavailable
 
@@ -61,6 +63,7 @@ class EventResource:
     def __init__(self, config: Config, writer: GroupWriter) -> None:
         self.config = config
         self.writer = writer
+        self.dialect = make_url(config.database_url).get_backend_name()
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         cfg = self.config
@@ -73,8 +76,9 @@ class EventResource:
         )  # fmt: skip
         accepted = duplicates = 0
         if parsed.events:
+            prepared = prepare_events(parsed.events, self.dialect)  # serialised here, not in the writer's lock
             try:
-                result = self.writer.submit("events", parsed.events, len(parsed.events))
+                new_indices = self.writer.submit("events", prepared, len(parsed.events))
             except WriterUnavailable as exc:
                 raise _unavailable(exc, cfg.retry_after) from None
             except UnstorableEvents as exc:
@@ -83,6 +87,7 @@ class EventResource:
                     description=f"the database refused these events; nothing was stored ({exc})",
                     code="unstorable",
                 ) from None
+            result = EventsOutcome.of(parsed.events, new_indices)
             accepted, duplicates = result.accepted, result.duplicates
             metrics.emit_stored(result.new_events)
             if _ga4 is not None and result.new_events:  # issue 10: forward the stored seed events to GA4

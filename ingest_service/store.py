@@ -1,13 +1,11 @@
-"""What the group writer does with a group: all events of all requests in one :func:`write_events` call.
+"""What the group writer does with a group: every request's prepared events in one :func:`write_prepared` call.
 
-:func:`analytics.storage.write_events` already stores a batch with insert-or-ignore on the ``event_keys`` ledger,
-keeping the first of repeated ids. Calling it once per *group* (not once per request) pays its per-call cost
-(statement compilation, three statements) once per commit. Which request's events were new is learned with one
-``SELECT`` of the group's ids in ``event_keys`` inside the same transaction, before the write: an id is new for
-the first request of the group that carries it, if the ledger did not hold it. On SQLite the transaction holds
-the write lock from its start (``BEGIN IMMEDIATE``), so the answer is exact; on PostgreSQL a concurrent writer of
-the *same* id in another worker could make a request report ``accepted`` for an event the other one stored --
-the event is still stored exactly once.
+Requests serialise their events (:func:`analytics.storage.prepare_events`) in their own thread, before they queue;
+the writer's transaction -- which on SQLite holds the database's single write lock -- then only runs the driver's
+statements: one insert-or-ignore into the ``event_keys`` ledger (its ``RETURNING`` tells which ids are new), the
+inserts of the new rows, the sessions upsert. An id is *accepted* for the first request of the group that carries
+it when the ledger did not hold it, and a *duplicate* everywhere else; the answer is exact on both databases
+because the ledger insert itself decides.
 """
 
 from __future__ import annotations
@@ -16,16 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from analytics.events import Event
 from analytics.experiments import record_exposures
-from analytics.schema import event_keys
-from analytics.storage import write_events
+from analytics.storage import PreparedEvents, write_prepared
 
 __all__ = ["EventsOutcome", "store_event_groups", "store_exposure_groups"]
-
-_IN_CHUNK = 500
 
 
 @dataclass
@@ -36,32 +31,26 @@ class EventsOutcome:
     duplicates: int = 0
     new_events: list[Event] = field(default_factory=list)
 
-
-def _existing(conn: Connection, ids: list[str]) -> set[str]:
-    found: set[str] = set()
-    for lo in range(0, len(ids), _IN_CHUNK):
-        chunk = ids[lo : lo + _IN_CHUNK]
-        found.update(conn.execute(select(event_keys.c.event_id).where(event_keys.c.event_id.in_(chunk))).scalars())
-    return found
+    @classmethod
+    def of(cls, events: Sequence[Event], new_indices: Sequence[int]) -> EventsOutcome:
+        """The outcome of ``events`` of which the positions ``new_indices`` were newly stored."""
+        new = [events[i] for i in new_indices]
+        return cls(accepted=len(new), duplicates=len(events) - len(new), new_events=new)
 
 
-def store_event_groups(conn: Connection, payloads: Sequence[list[Event]]) -> list[EventsOutcome]:
-    """Store every request's events in one write; return each request's outcome (same order)."""
-    ids = list(dict.fromkeys(e.event_id for events in payloads for e in events))
-    seen = _existing(conn, ids)
-    outcomes = []
-    for events in payloads:
-        out = EventsOutcome()
-        for e in events:
-            if e.event_id in seen:
-                out.duplicates += 1
-            else:
-                seen.add(e.event_id)
-                out.accepted += 1
-                out.new_events.append(e)
-        outcomes.append(out)
-    write_events(conn, [e for events in payloads for e in events])
-    return outcomes
+def store_event_groups(conn: Connection, payloads: Sequence[PreparedEvents]) -> list[tuple[int, ...]]:
+    """Store every request's prepared events in one write; return, per request (same order), the positions of
+    its events that were newly stored."""
+    new = write_prepared(conn, payloads)
+    results = []
+    for prepared in payloads:
+        mine = []
+        for i, (event_id, _) in enumerate(prepared.key_rows):
+            if event_id in new:
+                new.discard(event_id)  # the first carrier of a new id stored it; later ones are duplicates
+                mine.append(i)
+        results.append(tuple(mine))
+    return results
 
 
 def store_exposure_groups(conn: Connection, payloads: Sequence[list[dict[str, Any]]]) -> list[None]:
