@@ -29,9 +29,10 @@ from ingest_service.config import Config
 from ingest_service.ga4 import GA4Forwarder  # issue 10: GA4 Measurement Protocol forwarding
 from ingest_service.ingest import extract_events, validate_request
 from ingest_service.middleware import ApiKeyMiddleware, CorsMiddleware, MetricsMiddleware, RateLimitMiddleware
-from ingest_service.store import EventsOutcome, store_event_groups, store_exposure_groups
+from ingest_service.store import EventsOutcome
 from ingest_service.variants import VariantService
 from ingest_service.writer import GroupWriter, UnstorableEvents, WriterUnavailable
+from ingest_service.writer_client import RemoteWriter, make_writer
 
 __all__ = ["app", "create_app"]
 
@@ -60,7 +61,7 @@ def _unavailable(exc: WriterUnavailable, retry_after: int) -> falcon.HTTPService
 class EventResource:
     """``POST /api/analytics/event``: validate, store durably (group commit), answer per event."""
 
-    def __init__(self, config: Config, writer: GroupWriter) -> None:
+    def __init__(self, config: Config, writer: GroupWriter | RemoteWriter) -> None:
         self.config = config
         self.writer = writer
         self.dialect = make_url(config.database_url).get_backend_name()
@@ -141,7 +142,7 @@ class VariantResource:
 class HealthResource:
     """Liveness with database reachability (the seed's ``/api/analytics/health``)."""
 
-    def __init__(self, writer: GroupWriter) -> None:
+    def __init__(self, writer: GroupWriter | RemoteWriter) -> None:
         self.writer = writer
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -161,17 +162,17 @@ class HealthResource:
 class ReadyResource:
     """Readiness: 503 while the writer's queue is above the high-water mark or the database is down."""
 
-    def __init__(self, config: Config, writer: GroupWriter) -> None:
+    def __init__(self, config: Config, writer: GroupWriter | RemoteWriter) -> None:
         self.config = config
         self.writer = writer
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        pending = self.writer.pending_events
+        pending, down, last_error = self.writer.status()
         reasons = []
         if pending > self.config.ready_events:
             reasons.append(f"{pending} events waiting (limit {self.config.ready_events})")
-        if self.writer.database_down:
-            reasons.append(f"database unavailable: {self.writer.last_error}")
+        if down:
+            reasons.append(f"database unavailable: {last_error}")
         resp.status = falcon.HTTP_503 if reasons else falcon.HTTP_200
         if reasons:
             resp.retry_after = self.config.retry_after
@@ -215,14 +216,7 @@ def create_app(config: Config | None = None) -> falcon.App:
     def engine():
         return get_engine(url)
 
-    writer = GroupWriter(
-        engine,
-        {"events": store_event_groups, "exposures": store_exposure_groups},
-        queue_events=config.queue_events,
-        group_max_events=config.group_max_events,
-        write_timeout=config.write_timeout,
-        db_backoff=config.db_backoff,
-    )
+    writer = make_writer(config, engine)
     app = falcon.App(
         middleware=[
             MetricsMiddleware(),

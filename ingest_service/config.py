@@ -44,6 +44,15 @@ def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0
     return value
 
 
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return choices[0]
+    if raw.strip().lower() not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)} (got {raw!r})")
+    return raw.strip().lower()
+
+
 def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     raw = env.get(name) or ""
     return tuple(item.strip() for item in raw.split(",") if item.strip())
@@ -95,6 +104,9 @@ class Config:
         ``INGEST_TRUST_FORWARDED=1``: take the client address from ``X-Forwarded-For`` (behind a proxy only).
     variant_cache_seconds:
         ``INGEST_VARIANT_CACHE_SECONDS``: how long a test's configuration is cached (default 5).
+    writer:
+        ``INGEST_WRITER``: ``process`` (default) -- one writer process per machine and database serves every
+        worker (:mod:`ingest_service.writer_server`); ``thread`` -- a group writer thread in each worker.
     """
 
     database_url: str = field(default_factory=database_url)
@@ -116,6 +128,7 @@ class Config:
     rate_burst: int = 100
     trust_forwarded: bool = False
     variant_cache_seconds: float = 5.0
+    writer: str = "process"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Config:
@@ -143,4 +156,5 @@ class Config:
             rate_burst=_int(env, "INGEST_RATE_BURST", 100, 1),
             trust_forwarded=(env.get("INGEST_TRUST_FORWARDED") or "").strip().lower() in ("1", "true", "yes"),
             variant_cache_seconds=_float(env, "INGEST_VARIANT_CACHE_SECONDS", 5.0),
+            writer=_choice(env, "INGEST_WRITER", ("process", "thread")),
         )

@@ -47,3 +47,10 @@ def post_fork(server, worker):  # noqa: ANN001, ANN201 - gunicorn hook
     from analytics.db import dispose_engines
 
     dispose_engines()
+
+
+def post_worker_init(worker):  # noqa: ANN001, ANN201 - gunicorn hook
+    """Connect to the writer process (starting it if needed) now rather than on the first event."""
+    from ingest_service.writer_client import warm_up_all
+
+    warm_up_all()

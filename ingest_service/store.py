@@ -17,7 +17,6 @@ from typing import Any
 from sqlalchemy import Connection
 
 from analytics.events import Event
-from analytics.experiments import record_exposures
 from analytics.storage import PreparedEvents, write_prepared
 
 __all__ = ["EventsOutcome", "store_event_groups", "store_exposure_groups"]
@@ -55,6 +54,8 @@ def store_event_groups(conn: Connection, payloads: Sequence[PreparedEvents]) -> 
 
 def store_exposure_groups(conn: Connection, payloads: Sequence[list[dict[str, Any]]]) -> list[None]:
     """Record the first exposures of a group in one insert-or-ignore."""
+    from analytics.experiments import record_exposures  # here: the writer process starts without scipy
+
     rows = list({(r["test_id"], r["unit_id"]): r for rows in payloads for r in rows}.values())
     record_exposures(conn, rows)
     return [None] * len(payloads)

@@ -33,7 +33,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError, StatementError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-__all__ = ["DatabaseUnavailable", "GroupWriter", "QueueFull", "UnstorableEvents", "WriterUnavailable"]
+__all__ = ["DatabaseUnavailable", "GroupWriter", "Job", "QueueFull", "UnstorableEvents", "WriterUnavailable"]
 
 _log = logging.getLogger(__name__)
 _WAIT_MARGIN = 2.0
@@ -66,7 +66,9 @@ class UnstorableEvents(Exception):
 Handler = Callable[[Connection, list[Any]], list[Any]]
 
 
-class _Job:
+class Job:
+    """One submitted payload: its kind, size in events, and (once written) ``result`` or ``error``."""
+
     __slots__ = ("kind", "payload", "size", "done", "result", "error", "wait")
 
     def __init__(self, kind: str, payload: Any, size: int, wait: bool) -> None:
@@ -117,7 +119,7 @@ class GroupWriter:
         self.write_timeout = write_timeout
         self.db_backoff = db_backoff
         self._cond = threading.Condition()
-        self._queue: deque[_Job] = deque()
+        self._queue: deque[Job] = deque()
         self._pending = 0
         self._thread: threading.Thread | None = None
         self._pid = 0
@@ -137,6 +139,10 @@ class GroupWriter:
         """True while the writer is backing off after failing to reach the database."""
         return time.monotonic() < self._down_until
 
+    def status(self) -> tuple[int, bool, str | None]:
+        """``(pending_events, database_down, last_error)`` in one call."""
+        return self.pending_events, self.database_down, self.last_error
+
     def _ensure_thread(self) -> None:
         pid = os.getpid()
         if self._thread is not None and self._pid == pid and self._thread.is_alive():
@@ -152,11 +158,11 @@ class GroupWriter:
             self._thread.start()
 
     # -- API ----------------------------------------------------------------------------------------------------
-    def _enqueue(self, kind: str, payload: Any, size: int, wait: bool) -> _Job:
+    def _enqueue(self, kind: str, payload: Any, size: int, wait: bool) -> Job:
         self._ensure_thread()
         if self.database_down:
             raise DatabaseUnavailable(self.last_error or "the database is unavailable")
-        job = _Job(kind, payload, size, wait)
+        job = Job(kind, payload, size, wait)
         with self._cond:
             if self._pending + size > self.queue_events:
                 raise QueueFull(f"{self._pending} events are waiting to be written (limit {self.queue_events})")
@@ -199,8 +205,17 @@ class GroupWriter:
         except _DOWN_ERRORS as exc:
             raise DatabaseUnavailable(_describe(exc)) from exc
 
+    def write_now(self, jobs: list[Job]) -> None:
+        """Write ``jobs`` in the calling thread, as one group (a caller running its own loop, such as the writer
+        process, instead of :meth:`submit`); each job ends with ``result`` or ``error`` set."""
+        try:
+            self._write(jobs)
+        except BaseException as exc:  # pragma: no cover - last resort: never leave a request hanging
+            _log.exception("group writer failed")
+            _finish(jobs, error=DatabaseUnavailable(_describe(exc)))
+
     # -- the writer thread --------------------------------------------------------------------------------------
-    def _take(self) -> list[_Job]:
+    def _take(self) -> list[Job]:
         with self._cond:
             while not self._queue:
                 self._cond.wait()
@@ -235,7 +250,7 @@ class GroupWriter:
             self._lock_file = (os.getpid(), open(f"{path}.ingest-lock", "a+b"))  # noqa: SIM115 - kept open
         return self._lock_file[1]
 
-    def _transaction(self, jobs: list[_Job]) -> list[Any]:
+    def _transaction(self, jobs: list[Job]) -> list[Any]:
         engine = self._engine_factory()
         lock = self._sqlite_lock(engine) if engine.dialect.name == "sqlite" else None
         if lock is not None:
@@ -258,7 +273,7 @@ class GroupWriter:
             if lock is not None:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def _write(self, jobs: list[_Job]) -> None:
+    def _write(self, jobs: list[Job]) -> None:
         if self.database_down:
             _finish(jobs, error=DatabaseUnavailable(self.last_error or "the database is unavailable"))
             return
@@ -289,7 +304,7 @@ class GroupWriter:
         _log.warning("database unavailable, backing off %.1f s: %s", self.db_backoff, self.last_error)
 
 
-def _finish(jobs: list[_Job], *, error: BaseException) -> None:
+def _finish(jobs: list[Job], *, error: BaseException) -> None:
     for job in jobs:
         job.error = error
         job.done.set()

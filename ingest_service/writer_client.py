@@ -1,0 +1,259 @@
+"""The workers' side of the writer process (:mod:`ingest_service.writer_server`), and the choice between the two.
+
+:func:`make_writer` returns what :mod:`ingest_service.app` hands its resources:
+
+- ``INGEST_WRITER=process`` (the default): a :class:`RemoteWriter`, the same interface as
+  :class:`~ingest_service.writer.GroupWriter` (``submit``, ``submit_nowait``, ``probe``, ``pending_events``,
+  ``database_down``, ``last_error``), talking to the machine's writer process for this database and settings, and
+  starting that process when it finds none;
+- ``INGEST_WRITER=thread``: a group writer thread inside each worker (the design the writer process replaced; kept
+  for single-process servers such as ``wsgiref`` and for comparison in ``bench/ingest.py``).
+
+Each request thread keeps its own connection (a blocking ``recv`` gives the GIL up until the commit is done: no
+thread hand-off inside the worker). A connection that fails *after* a job was sent leaves the job's fate unknown:
+the request is answered ``503`` (nothing acknowledged is lost; the client's retry is deduplicated by ``event_id``)
+and the next job opens a new connection, starting a new writer process if needed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import socket
+import stat
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, text
+
+from ingest_service.config import Config
+from ingest_service.writer import (
+    _DOWN_ERRORS,
+    DatabaseUnavailable,
+    GroupWriter,
+    QueueFull,
+    UnstorableEvents,
+    _describe,
+)
+from ingest_service.writer_server import _HEADER, frame
+
+__all__ = ["RemoteWriter", "make_writer", "socket_path", "warm_up_all"]
+
+_ROOT = Path(__file__).resolve().parent.parent
+_REPLY_MARGIN = 3.0
+_writers: weakref.WeakSet[RemoteWriter] = weakref.WeakSet()
+
+
+def socket_path(config: Config, runtime_dir: str | None = None) -> Path:
+    """The writer socket of ``config``'s database and writer settings, in a directory only this user can enter.
+
+    ``INGEST_RUNTIME_DIR`` chooses the directory (default ``<tmp>/ai-calculator-ingest-<uid>``).
+
+    Raises
+    ------
+    PermissionError
+        When the directory belongs to another user or others may enter it.
+    """
+    base = Path(runtime_dir or os.environ.get("INGEST_RUNTIME_DIR") or Path(tempfile.gettempdir()) /
+                f"ai-calculator-ingest-{os.getuid()}")  # fmt: skip
+    base.mkdir(mode=0o700, parents=True, exist_ok=True)
+    st = base.stat()
+    if st.st_uid != os.getuid() or stat.S_IMODE(st.st_mode) & 0o077:
+        raise PermissionError(
+            f"the writer's runtime directory {base} must belong to uid {os.getuid()} with mode 0700 "
+            f"(got uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):04o})"
+        )
+    key = "|".join(map(str, (config.database_url, config.queue_events, config.group_max_events,
+                             config.write_timeout, config.db_backoff)))  # fmt: skip
+    return base / f"writer-{hashlib.sha256(key.encode()).hexdigest()[:20]}.sock"
+
+
+def _writer_env(config: Config) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=config.database_url,
+        INGEST_QUEUE_EVENTS=str(config.queue_events),
+        INGEST_GROUP_MAX_EVENTS=str(config.group_max_events),
+        INGEST_WRITE_TIMEOUT=repr(config.write_timeout),
+        INGEST_DB_BACKOFF=repr(config.db_backoff),
+    )
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_ROOT), env.get("PYTHONPATH")) if p)
+    return env
+
+
+class RemoteWriter:
+    """A group writer living in the writer process; see the module docstring.
+
+    Parameters
+    ----------
+    config:
+        The sidecar's settings (database, queue bound, timeouts).
+    engine_factory:
+        The worker's engine, for :meth:`probe` (a ``SELECT 1`` from the worker itself).
+    start_timeout:
+        Seconds to wait for a writer process to start answering.
+    idle_exit:
+        Passed to the writer process it starts.
+    """
+
+    def __init__(self, config: Config, engine_factory: Callable[[], Engine], start_timeout: float = 20.0,
+                 idle_exit: float = 10.0) -> None:  # fmt: skip
+        self.config = config
+        self.path = socket_path(config)
+        self._engine_factory = engine_factory
+        self.start_timeout = start_timeout
+        self.idle_exit = idle_exit
+        self.reply_timeout = config.write_timeout + _REPLY_MARGIN
+        self._local = threading.local()
+        self._spawn_lock = threading.Lock()
+        self._child: subprocess.Popen[bytes] | None = None
+        _writers.add(self)
+
+    # -- connection -------------------------------------------------------------------------------------------
+    def _connection(self) -> socket.socket:
+        conn, pid = getattr(self._local, "conn", None), getattr(self._local, "pid", None)
+        if conn is not None and pid == os.getpid():
+            return conn
+        conn = self._connect()
+        # a kernel-side receive timeout: the socket stays in blocking mode, so no poll() before each call
+        secs = int(self.reply_timeout)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
+                        struct.pack("ll", secs, int((self.reply_timeout - secs) * 1e6)))  # fmt: skip
+        self._local.conn, self._local.pid = conn, os.getpid()
+        return conn
+
+    def _drop(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            try:
+                conn.close()
+            except OSError:
+                pass
+
+    def _connect(self) -> socket.socket:
+        deadline = time.monotonic() + self.start_timeout
+        while True:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(str(self.path))
+                return sock
+            except (FileNotFoundError, ConnectionRefusedError):
+                sock.close()
+                self._spawn()
+            if time.monotonic() > deadline:
+                raise DatabaseUnavailable(f"the writer process did not start within {self.start_timeout:g} s")
+            time.sleep(0.05)
+
+    def _spawn(self) -> None:
+        """Start a writer process unless one this worker started is still alive (starting up, or serving after a
+        failed connect); writers started by two workers at once settle on the lock, the loser exits at once."""
+        with self._spawn_lock:
+            if self._child is not None and self._child.poll() is None:
+                return
+            self._child = proc = subprocess.Popen(
+                [sys.executable, "-m", "ingest_service.writer_server", "--socket", str(self.path),
+                 "--idle-exit", repr(self.idle_exit)],
+                env=_writer_env(self.config), stdin=subprocess.DEVNULL, cwd=_ROOT,
+            )  # fmt: skip
+            threading.Thread(target=proc.wait, daemon=True, name="writer-reaper").start()
+
+    def _call(self, message: tuple) -> tuple:
+        conn = self._connection()
+        try:
+            conn.sendall(frame(message))
+            return _receive(conn)
+        except (TimeoutError, BlockingIOError):
+            self._drop()  # a late answer must not be read as the next job's
+            raise DatabaseUnavailable(f"the commit did not finish within {self.reply_timeout:g} s") from None
+        except (EOFError, OSError) as exc:
+            self._drop()
+            raise DatabaseUnavailable(f"the writer process went away ({exc or type(exc).__name__})") from None
+
+    # -- the GroupWriter interface ----------------------------------------------------------------------------
+    def submit(self, kind: str, payload: Any, size: int = 1) -> Any:
+        """Store ``payload`` in the writer's next group; its result once committed (see ``GroupWriter.submit``)."""
+        reply = self._call(("submit", kind, payload, size, True))
+        if reply[0] == "ok":
+            return reply[1]
+        _, code, message = reply
+        if code == "queue_full":
+            raise QueueFull(message)
+        if code == "unstorable":
+            raise UnstorableEvents(message)
+        raise DatabaseUnavailable(message)
+
+    def submit_nowait(self, kind: str, payload: Any, size: int = 1) -> bool:
+        """Queue ``payload`` without waiting for its commit; False when it could not be handed over."""
+        try:
+            self._connection().sendall(frame(("submit", kind, payload, size, False)))
+        except (DatabaseUnavailable, OSError):
+            self._drop()
+            return False
+        return True
+
+    def probe(self) -> None:
+        """Check that the database answers the worker (``SELECT 1``); raises :class:`DatabaseUnavailable`."""
+        try:
+            with self._engine_factory().connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except _DOWN_ERRORS as exc:
+            raise DatabaseUnavailable(_describe(exc)) from exc
+
+    def status(self) -> tuple[int, bool, str | None]:
+        """``(pending_events, database_down, last_error)`` of the writer process, in one round trip."""
+        try:
+            _, pending, down, error = self._call(("status",))
+        except DatabaseUnavailable as exc:
+            return 0, True, str(exc)
+        return pending, down, error
+
+    @property
+    def pending_events(self) -> int:
+        """Events queued in the writer process and not yet taken into a group."""
+        return self.status()[0]
+
+    @property
+    def database_down(self) -> bool:
+        """True while the writer process backs off after failing to reach the database (or cannot be reached)."""
+        return self.status()[1]
+
+    @property
+    def last_error(self) -> str | None:
+        """The writer process' last database error."""
+        return self.status()[2]
+
+
+def _receive(sock: socket.socket) -> Any:
+    """One frame's message (usually a single ``recv``: answers are small)."""
+    data = sock.recv(1 << 16)
+    while len(data) < 4 or len(data) < 4 + _HEADER.unpack_from(data)[0]:
+        more = sock.recv(1 << 16)
+        if not more:
+            raise EOFError("connection closed")
+        data += more
+    return pickle.loads(data[4:])
+
+
+def make_writer(config: Config, engine_factory: Callable[[], Engine]) -> GroupWriter | RemoteWriter:
+    """The writer ``config.writer`` (``INGEST_WRITER``) asks for: ``process`` (default) or ``thread``."""
+    if config.writer == "thread":
+        from ingest_service.writer_server import build_writer
+
+        return build_writer(config)
+    return RemoteWriter(config, engine_factory)
+
+
+def warm_up_all() -> None:
+    """Connect every remote writer of this process now (starting the writer process), in the background."""
+    for writer in list(_writers):
+        threading.Thread(target=writer.status, daemon=True, name="writer-warm-up").start()

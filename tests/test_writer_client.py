@@ -1,0 +1,127 @@
+"""The workers' side of the writer process: it starts the process, stores through it, survives losing it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from datetime import datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from analytics.db import _build_engine, upgrade
+from analytics.errors import ConfigError
+from analytics.events import validate_event
+from analytics.schema import analytics_events
+from analytics.storage import prepare_events
+from ingest_service.config import Config
+from ingest_service.writer import DatabaseUnavailable, GroupWriter
+from ingest_service.writer_client import RemoteWriter, make_writer, socket_path
+
+
+def _events(*ids: str):
+    return [validate_event({"event_type": "ai_calculator_opened", "session_id": "s1", "event_id": i}) for i in ids]
+
+
+def _writer_pid(path) -> int:
+    out = subprocess.run(["pgrep", "-f", f"writer_server --socket {path}"], capture_output=True, text=True).stdout
+    pids = [int(p) for p in out.split()]
+    assert len(pids) == 1, pids
+    return pids[0]
+
+
+@pytest.fixture
+def remote(tmp_path, monkeypatch):
+    monkeypatch.setenv("INGEST_RUNTIME_DIR", str(tmp_path / "run"))
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    engine = _build_engine(url)
+    upgrade(engine)
+    writer = RemoteWriter(Config(database_url=url), lambda: engine, idle_exit=1.0)
+    yield writer, engine
+    try:
+        os.kill(_writer_pid(writer.path), signal.SIGKILL)
+    except (AssertionError, ProcessLookupError):
+        pass
+    engine.dispose()
+
+
+def _count(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(analytics_events)).scalar_one()
+
+
+def test_starts_the_writer_and_stores_through_it(remote):
+    writer, engine = remote
+    events = _events("a", "b", "a")
+    assert writer.submit("events", prepare_events(events, "sqlite"), 3) == (0, 1)  # the repeat of "a" is not new
+    assert writer.submit("events", prepare_events(_events("b", "c"), "sqlite"), 2) == (1,)
+    assert _count(engine) == 3
+    assert writer.status() == (2, False, None)  # 2 events were waiting when the last group was formed
+
+
+def test_lost_writer_answers_unavailable_then_a_new_one_takes_over(remote):
+    writer, engine = remote
+    assert writer.submit("events", prepare_events(_events("x1"), "sqlite"), 1) == (0,)
+    os.kill(_writer_pid(writer.path), signal.SIGKILL)
+    time.sleep(0.2)
+    with pytest.raises(DatabaseUnavailable) as err:  # this request's connection died with the writer
+        writer.submit("events", prepare_events(_events("x2"), "sqlite"), 1)
+    assert str(err.value).startswith("the writer process went away (")
+    assert writer.submit("events", prepare_events(_events("x2"), "sqlite"), 1) == (0,)  # a new writer started
+    assert _count(engine) == 2
+
+
+def test_nowait_exposures_are_written(remote):
+    writer, engine = remote
+    rows = [{"test_id": "t", "unit_id": "u1", "variant": "control", "phase": 0, "hash_value": 0.25,
+             "first_exposure_at": datetime(2026, 11, 25, 12)}]  # fmt: skip
+    assert writer.submit_nowait("exposures", rows, 1)
+    writer.status()  # answered after the exposure's group (one connection, messages in order)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT unit_id, variant FROM ab_assignments").all() == [("u1", "control")]
+
+
+def test_socket_directory_must_be_private(tmp_path):
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    with pytest.raises(PermissionError) as err:
+        socket_path(Config(database_url="sqlite:///x.db"), str(shared))
+    assert str(err.value) == (f"the writer's runtime directory {shared} must belong to uid {os.getuid()} with mode "
+                              f"0700 (got uid {os.getuid()}, mode 0755)")  # fmt: skip
+
+
+def test_socket_depends_on_database_and_writer_settings(tmp_path):
+    a = socket_path(Config(database_url="sqlite:///a.db"), str(tmp_path))
+    assert a == socket_path(Config(database_url="sqlite:///a.db"), str(tmp_path))
+    assert a != socket_path(Config(database_url="sqlite:///b.db"), str(tmp_path))
+    assert a != socket_path(Config(database_url="sqlite:///a.db", queue_events=5), str(tmp_path))
+
+
+def test_writer_mode_setting(tmp_path):
+    assert isinstance(make_writer(Config(database_url=f"sqlite:///{tmp_path}/t.db", writer="thread"), None),
+                      GroupWriter)  # fmt: skip
+    with pytest.raises(ConfigError) as err:
+        Config.from_env({"INGEST_WRITER": "fork"})
+    assert str(err.value) == "INGEST_WRITER must be one of process, thread (got 'fork')"
+
+
+@pytest.mark.parametrize("mode", ["thread", "process"])
+def test_both_writer_modes_over_http(tmp_path, monkeypatch, mode):
+    from ingest_service.testing import Server
+
+    monkeypatch.setenv("INGEST_RUNTIME_DIR", str(tmp_path / "run"))
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    engine = _build_engine(url)
+    upgrade(engine)
+    with Server(url, {"INGEST_WRITER": mode, "INGEST_RATE_LIMIT": "0"}) as srv:
+        body = {"batch": [{"event_type": "ai_calculator_opened", "session_id": "s", "event_id": f"m{i % 3}"}
+                          for i in range(4)]}  # fmt: skip
+        r = srv.request("POST", "/api/analytics/event", body)
+        assert (r.status, r.json()) == (200, {"accepted": 3, "duplicates": 1, "rejected": []})
+        ready = srv.request("GET", "/api/analytics/ready").json()
+        assert (ready["ready"], ready["reasons"]) == (True, [])
+    assert _count(engine) == 3
+    engine.dispose()

@@ -1,0 +1,141 @@
+"""The writer process' event loop (``ingest_service.writer_server``), served in a thread over a real Unix socket."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import time
+
+import pytest
+from sqlalchemy import create_engine
+
+from ingest_service.writer import GroupWriter
+from ingest_service.writer_client import _receive
+from ingest_service.writer_server import WriterServer, claim, frame
+
+
+class Recorder:
+    """A handler remembering each group's payloads; payload ``"bad"`` makes the database refuse the group."""
+
+    def __init__(self) -> None:
+        self.groups: list[list] = []
+
+    def __call__(self, conn, payloads):
+        if "bad" in payloads:
+            raise ValueError("refused")
+        self.groups.append(list(payloads))
+        return [f"stored {p}" for p in payloads]
+
+
+@pytest.fixture
+def served(tmp_path):
+    recorder = Recorder()
+    engine = create_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    writer = GroupWriter(lambda: engine, {"n": recorder}, queue_events=10, group_max_events=4)
+    path = tmp_path / "w.sock"
+    server = WriterServer(writer, path, idle_exit=0.5)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 5
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    yield server, recorder, path, thread
+    engine.dispose()
+
+
+def connect(path) -> socket.socket:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(str(path))
+    s.settimeout(10)
+    return s
+
+
+def call(sock: socket.socket, message) -> tuple:
+    sock.sendall(frame(message))
+    return _receive(sock)
+
+
+def test_submit_answers_after_the_commit(served):
+    _, recorder, path, _ = served
+    with connect(path) as s:
+        assert call(s, ("submit", "n", "a", 1, True)) == ("ok", "stored a")
+        assert call(s, ("status",)) == ("status", 1, False, None)
+    assert recorder.groups == [["a"]]
+
+
+def test_messages_arriving_together_form_one_group_split_at_group_max(served):
+    _, recorder, path, _ = served
+    with connect(path) as s:
+        # six jobs of 1 event in one write: read in one round, written as groups of at most 4 events
+        s.sendall(b"".join(frame(("submit", "n", f"j{i}", 1, True)) for i in range(6)))
+        answers = [_receive_one(s) for _ in range(6)]
+    assert answers == [("ok", f"stored j{i}") for i in range(6)]
+    assert recorder.groups == [["j0", "j1", "j2", "j3"], ["j4", "j5"]]
+
+
+def _receive_one(sock: socket.socket):
+    import pickle
+
+    (n,) = struct.unpack("!I", _exactly(sock, 4))
+    return pickle.loads(_exactly(sock, n))
+
+
+def _exactly(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        data += sock.recv(n - len(data))
+    return data
+
+
+def test_queue_bound_refuses_beyond_queue_events(served):
+    _, recorder, path, _ = served
+    with connect(path) as s:
+        s.sendall(frame(("submit", "n", "big", 8, True)) + frame(("submit", "n", "more", 3, True)))
+        answers = [_receive_one(s), _receive_one(s)]
+    assert ("error", "queue_full", "8 events are waiting to be written (limit 10)") in answers
+    assert ("ok", "stored big") in answers
+    assert recorder.groups == [["big"]]
+
+
+def test_refused_job_is_isolated_and_named(served):
+    _, recorder, path, _ = served
+    with connect(path) as s:
+        s.sendall(frame(("submit", "n", "good", 1, True)) + frame(("submit", "n", "bad", 1, True)))
+        answers = [_receive_one(s), _receive_one(s)]
+    assert answers == [("ok", "stored good"), ("error", "unstorable", "refused")]
+    assert recorder.groups == [["good"]]
+
+
+def test_nowait_job_has_no_answer_and_unknown_message_is_named(served):
+    _, recorder, path, _ = served
+    with connect(path) as s:
+        s.sendall(frame(("submit", "n", "quiet", 1, False)))
+        assert call(s, ("hello",)) == ("error", "bad_message", "unknown message 'hello' (expected submit or status)")
+        assert call(s, ("submit", "n", "loud", 1, True)) == ("ok", "stored loud")
+    assert recorder.groups in ([["quiet"], ["loud"]], [["quiet", "loud"]])
+
+
+def test_garbled_frame_closes_only_that_connection(served):
+    _, recorder, path, _ = served
+    with connect(path) as bad, connect(path) as good:
+        bad.sendall(struct.pack("!I", 3) + b"xyz")
+        assert bad.recv(10) == b""  # closed by the writer
+        assert call(good, ("submit", "n", "fine", 1, True)) == ("ok", "stored fine")
+
+
+def test_exits_when_idle_and_removes_its_socket(served):
+    _, _, path, thread = served
+    with connect(path) as s:
+        assert call(s, ("status",))[0] == "status"
+    thread.join(10)
+    assert not thread.is_alive()
+    assert not path.exists()
+
+
+def test_claim_is_exclusive(tmp_path):
+    first = claim(tmp_path / "x.sock")
+    assert first is not None
+    assert claim(tmp_path / "x.sock") is None
+    first.close()
+    assert claim(tmp_path / "x.sock") is not None
