@@ -117,6 +117,18 @@ class BufferedMetrics:
         with self._lock:
             self._gauges[self._name(name)] = value
 
+    def merge(self, local: _Local) -> None:
+        """Add what a request collected locally (one lock for all of its events)."""
+        self._ensure()
+        with self._lock:
+            for name, count in local.counters.items():
+                self._counters[self._name(name)] += count
+            room = _MAX_TIMERS - len(self._timers)
+            self._timers.extend((self._name(n), ms) for n, ms in local.timers[:room])
+            self._dropped += max(0, len(local.timers) - room)
+            for name, value in local.gauges.items():
+                self._gauges[self._name(name)] = value
+
     def _loop(self) -> None:
         event = threading.Event()
         while not event.wait(self.interval):
@@ -158,11 +170,33 @@ def emit_request(route: str, method: str, status: int, duration_ms: float) -> No
         _log.debug("metrics failed", exc_info=True)
 
 
+class _Local:
+    """The emit functions' metrics client for one request: plain dicts, merged into :data:`BUFFER` at the end."""
+
+    __slots__ = ("counters", "timers", "gauges")
+
+    def __init__(self) -> None:
+        self.counters: defaultdict[str, int] = defaultdict(int)
+        self.timers: list[tuple[str, float]] = []
+        self.gauges: dict[str, float] = {}
+
+    def incr(self, name: str, count: int = 1) -> None:
+        self.counters[name] += count
+
+    def timing(self, name: str, ms: float) -> None:
+        self.timers.append((name, ms))
+
+    def gauge(self, name: str, value: float) -> None:
+        self.gauges[name] = value
+
+
 def emit_stored(events: Iterable[Any]) -> None:
     """The metrics of events that were newly stored."""
     try:
+        local = _Local()
         for event in events:
-            emit_event_metrics(event, metrics=BUFFER)
+            emit_event_metrics(event, metrics=local)
+        BUFFER.merge(local)
     except Exception:  # noqa: BLE001
         _log.debug("metrics failed", exc_info=True)
 

@@ -258,7 +258,9 @@ class GroupWriter:
         try:
             with engine.begin() as conn:
                 if conn.dialect.name == "sqlite":
-                    conn.exec_driver_sql(f"PRAGMA busy_timeout={int(self.write_timeout * 1000)}")
+                    if conn.info.get("ingest_busy_timeout") != self.write_timeout:  # once per connection
+                        conn.exec_driver_sql(f"PRAGMA busy_timeout={int(self.write_timeout * 1000)}")
+                        conn.info["ingest_busy_timeout"] = self.write_timeout
                     conn.exec_driver_sql("BEGIN IMMEDIATE")  # hold the write lock from the first read
                 elif conn.dialect.name == "postgresql":
                     conn.exec_driver_sql("SET LOCAL synchronous_commit TO on")

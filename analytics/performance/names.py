@@ -61,8 +61,18 @@ def metric_component(value: object) -> str:
     """
     if value is None:
         return "unknown"
-    text = _UNSAFE.sub("_", str(value)).strip("_")[:_MAX_COMPONENT]
-    return text or "unknown"
+    key = (type(value), value) if isinstance(value, str | int) else None  # bool/int/str: hashable, str() stable
+    if key is not None and (hit := _COMPONENTS.get(key)) is not None:
+        return hit
+    text = _UNSAFE.sub("_", str(value)).strip("_")[:_MAX_COMPONENT] or "unknown"
+    if key is not None:
+        if len(_COMPONENTS) >= 4096:  # bounded: labels come from client data
+            _COMPONENTS.clear()
+        _COMPONENTS[key] = text
+    return text
+
+
+_COMPONENTS: dict[tuple[type, object], str] = {}
 
 
 _EVENT_TYPES = (("event_type", "assessment_submitted"),)
