@@ -291,6 +291,9 @@ def validate_event(
         With one :class:`FieldError` per problem found (all of them, not only the first).
     """
     now = now or _utcnow()
+    fast = _clean_event(raw, now, max_future, max_age)
+    if fast is not None:
+        return fast
     if not isinstance(raw, (dict, Mapping)):
         raise ValidationError([FieldError("", "type", f"an event must be a JSON object (got {_type_name(raw)})")])
     errors: list[FieldError] = []
@@ -399,6 +402,89 @@ def validate_event(
         user_id=raw.get("user_id") or None,
         timestamp=timestamp,
         event_id=raw.get("event_id") or uuid.uuid4().hex,
+        event_data=data,
+        received_at=now,
+    )
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _field_ok(spec: FieldSpec, value: Any) -> bool:
+    """True when ``_check_field`` would find nothing wrong (exact types only; anything else: False)."""
+    t = type(value)
+    if spec.kind == "str":
+        return t is str and len(value) <= spec.max_length and (not spec.choices or value in spec.choices)
+    if spec.kind == "bool":
+        return t is bool
+    if t is int:
+        pass
+    elif t is float:
+        if not math.isfinite(value) or (spec.kind == "int" and not value.is_integer()):
+            return False
+    else:
+        return False
+    return (spec.minimum is None or value >= spec.minimum) and (spec.maximum is None or value <= spec.maximum)
+
+
+def _clean_event(raw: Any, now: datetime, max_future: timedelta, max_age: timedelta | None) -> Event | None:
+    """The fast path of :func:`validate_event` for the common event: plain JSON types, a known type, a flat
+    ``event_data`` whose every value passes. Returns the same :class:`Event` the full check would, or None when
+    anything needs the full check (which then finds and names every problem)."""
+    if type(raw) is not dict:
+        return None
+    event_type = raw.get("event_type")
+    fields = _FIELDS.get(event_type) if type(event_type) is str else None
+    session_id = raw.get("session_id")
+    user_id = raw.get("user_id")
+    event_id = raw.get("event_id")
+    if (
+        fields is None
+        or type(session_id) is not str
+        or not 0 < len(session_id) <= MAX_ID_LENGTH
+        or not (user_id is None or (type(user_id) is str and len(user_id) <= MAX_ID_LENGTH))
+        or not (event_id is None or (type(event_id) is str and len(event_id) <= MAX_EVENT_ID_LENGTH))
+    ):
+        return None
+    timestamp = now
+    if raw.get("timestamp") is not None:
+        try:
+            timestamp = parse_timestamp(raw["timestamp"])
+        except (ValueError, OverflowError, OSError, TypeError):
+            return None
+        if timestamp > now + max_future or (max_age is not None and timestamp < now - max_age):
+            return None
+    data = raw.get("event_data")
+    if data is None:
+        data = {}
+    elif type(data) is not dict or len(data) > MAX_KEYS:
+        return None
+    else:
+        data = dict(data)
+    for name, value in data.items():
+        if type(value) not in _SCALARS:
+            return None
+        spec = fields.get(name)
+        if spec is None:
+            if (type(value) is str and len(value) > MAX_STRING_LENGTH) or (
+                type(value) is float and not math.isfinite(value)
+            ):
+                return None
+        elif value is not None and not _field_ok(spec, value):
+            return None
+    for name, spec in fields.items():
+        if spec.required and data.get(name) is None:
+            return None
+    if type(data.get("step")) is float:
+        data["step"] = int(data["step"])
+    if type(data.get("country")) is str:
+        data["country"] = data["country"].upper()
+    return Event(
+        event_type=event_type,
+        session_id=session_id,
+        user_id=user_id or None,
+        timestamp=timestamp,
+        event_id=event_id or uuid.uuid4().hex,
         event_data=data,
         received_at=now,
     )

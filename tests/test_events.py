@@ -3,6 +3,8 @@
 from datetime import datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from analytics.errors import ValidationError
 from analytics.events import CATALOGUE, validate_batch, validate_event
@@ -157,3 +159,54 @@ def test_batch_separates_valid_from_rejected():
     valid, rejected = validate_batch([ok(), {"event_type": "nope", "session_id": "s"}, ok()], now=NOW)
     assert [i for i, _ in valid] == [0, 2]
     assert [(i, [e.code for e in errs]) for i, errs in rejected] == [(1, ["unknown_event_type"])]
+
+
+# --- the fast path agrees with the full check -------------------------------------------------------------------
+_NOW = datetime(2026, 11, 25, 12, 0, 0)
+_values = st.one_of(
+    st.none(), st.booleans(), st.integers(-5, 150), st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(["", "x", "high", "mobile", "us", "a" * 101, "b" * 201, "c" * 501]),
+    st.lists(st.integers(), max_size=2), st.dictionaries(st.just("k"), st.integers(), max_size=1),
+)  # fmt: skip
+_KEYS = ["session_id", "user_id", "event_id", "timestamp", "event_data"]
+
+
+@st.composite
+def _raw_events(draw):
+    """Mostly valid events (the fast path's case), each with 0-2 fields replaced by an edge value."""
+    step = draw(st.one_of(st.integers(1, 20), st.sampled_from([3.0, 2.5, 0, 21, True])))
+    data = {"step": step, "seconds_on_step": draw(st.one_of(st.floats(0, 1e4), st.integers(0, 10)))}
+    data.update(draw(st.dictionaries(st.sampled_from(["country", "device", "source", "extra", "risk_level"]),
+                                     st.sampled_from(["us", "GB", "mobile", "tv", "google", "x" * 501]),
+                                     max_size=3)))  # fmt: skip
+    raw = {"event_type": draw(st.sampled_from(["calculator_step_completed", "ai_calculator_opened"])),
+           "session_id": draw(st.sampled_from(["s1", "s" * 100])), "user_id": draw(st.sampled_from([None, "", "u1"])),
+           "event_id": draw(st.sampled_from([None, "", "e1", "e" * 64])),
+           "timestamp": draw(st.sampled_from([None, "2026-11-25T11:00:00Z", 1795003200.5])), "event_data": data}
+    for key in draw(st.lists(st.sampled_from(_KEYS + ["event_type"]), max_size=2)):
+        raw[key] = draw(_values if key != "timestamp" else st.one_of(_values, st.sampled_from(
+            ["2026-11-25T12:10:00Z", "2026-11-01T00:00:00Z", "garbage"])))  # fmt: skip
+    if draw(st.booleans()):
+        del raw[draw(st.sampled_from(_KEYS))]
+    return raw
+
+
+def _outcome(raw, monkeypatch=None):
+    try:
+        e = validate_event(raw, now=_NOW, max_age=timedelta(days=7))
+    except ValidationError as exc:
+        return [(f.field, f.code) for f in exc.errors]
+    return (e.event_type, e.session_id, e.user_id, e.timestamp, e.event_id if raw.get("event_id") else None,
+            e.event_data, e.received_at)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(raw=_raw_events())
+def test_fast_path_gives_what_the_full_check_gives(raw, monkeypatch):
+    import analytics.events as events
+
+    fast = _outcome(raw)
+    with monkeypatch.context() as m:
+        m.setattr(events, "_clean_event", lambda *a: None)
+        full = _outcome(raw)
+    assert fast == full
