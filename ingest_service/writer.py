@@ -114,6 +114,8 @@ class GroupWriter:
         self._engine_factory = engine_factory
         self._handlers = handlers
         self._lock_file: Any = None
+        self._conn: Connection | None = None
+        self._conn_pid = 0
         self.queue_events = queue_events
         self.group_max_events = group_max_events
         self.write_timeout = write_timeout
@@ -256,7 +258,8 @@ class GroupWriter:
         if lock is not None:
             fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            with engine.begin() as conn:
+            conn = self._connection(engine)
+            with conn.begin():
                 if conn.dialect.name == "sqlite":
                     if conn.info.get("ingest_busy_timeout") != self.write_timeout:  # once per connection
                         conn.exec_driver_sql(f"PRAGMA busy_timeout={int(self.write_timeout * 1000)}")
@@ -271,9 +274,29 @@ class GroupWriter:
                         for job, result in zip(mine, handler(conn, [j.payload for j in mine]), strict=True):
                             results[id(job)] = result
                 return [results[id(job)] for job in jobs]
+        except BaseException:
+            self._drop_connection()  # whatever went wrong, the next group starts on a fresh connection
+            raise
         finally:
             if lock is not None:
                 fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _connection(self, engine: Engine) -> Connection:
+        """The writer's own connection, kept between groups (no pool check-out, check-in and reset per group)."""
+        conn = self._conn
+        if conn is None or conn.closed or conn.invalidated or conn.engine is not engine or self._conn_pid != os.getpid():
+            conn = self._conn = engine.connect()
+            self._conn_pid = os.getpid()
+        return conn
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and self._conn_pid == os.getpid():
+            try:
+                conn.invalidate()
+                conn.close()
+            except Exception:  # noqa: BLE001 - already broken
+                pass
 
     def _write(self, jobs: list[Job]) -> None:
         if self.database_down:

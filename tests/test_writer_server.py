@@ -64,12 +64,30 @@ def test_submit_answers_after_the_commit(served):
     assert recorder.groups == [["a"]]
 
 
+def one_round(server: WriterServer, *messages) -> list:
+    """Everything sent before the writer looks: one round, driven directly (deterministic grouping)."""
+    from ingest_service.writer_server import _Peer
+
+    client, mine = socket.socketpair()
+    with client, mine:
+        mine.setblocking(False)
+        client.sendall(b"".join(frame(m) for m in messages))
+        server.round(None, [_Peer(mine)])
+        client.settimeout(5)
+        answers = []
+        client.setblocking(False)
+        try:
+            while True:
+                answers.append(_receive_one(client))
+        except BlockingIOError:
+            pass
+        return answers
+
+
 def test_messages_arriving_together_form_one_group_split_at_group_max(served):
-    _, recorder, path, _ = served
-    with connect(path) as s:
-        # six jobs of 1 event in one write: read in one round, written as groups of at most 4 events
-        s.sendall(b"".join(frame(("submit", "n", f"j{i}", 1, True)) for i in range(6)))
-        answers = [_receive_one(s) for _ in range(6)]
+    server, recorder, _, _ = served
+    # six jobs of 1 event arriving together: one round, written as groups of at most 4 events
+    answers = one_round(server, *[("submit", "n", f"j{i}", 1, True) for i in range(6)])
     assert answers == [("ok", f"stored j{i}") for i in range(6)]
     assert recorder.groups == [["j0", "j1", "j2", "j3"], ["j4", "j5"]]
 
@@ -82,27 +100,25 @@ def _receive_one(sock: socket.socket):
 
 
 def _exactly(sock: socket.socket, n: int) -> bytes:
-    data = b""
+    data = sock.recv(n)
+    if not data:
+        raise BlockingIOError
     while len(data) < n:
         data += sock.recv(n - len(data))
     return data
 
 
 def test_queue_bound_refuses_beyond_queue_events(served):
-    _, recorder, path, _ = served
-    with connect(path) as s:
-        s.sendall(frame(("submit", "n", "big", 8, True)) + frame(("submit", "n", "more", 3, True)))
-        answers = [_receive_one(s), _receive_one(s)]
-    assert ("error", "queue_full", "8 events are waiting to be written (limit 10)") in answers
-    assert ("ok", "stored big") in answers
+    server, recorder, _, _ = served
+    answers = one_round(server, ("submit", "n", "big", 8, True), ("submit", "n", "more", 3, True), ("status",))
+    assert answers == [("ok", "stored big"), ("error", "queue_full", "8 events are waiting to be written (limit 10)"),
+                       ("status", 8, False, None)]  # fmt: skip
     assert recorder.groups == [["big"]]
 
 
 def test_refused_job_is_isolated_and_named(served):
-    _, recorder, path, _ = served
-    with connect(path) as s:
-        s.sendall(frame(("submit", "n", "good", 1, True)) + frame(("submit", "n", "bad", 1, True)))
-        answers = [_receive_one(s), _receive_one(s)]
+    server, recorder, _, _ = served
+    answers = one_round(server, ("submit", "n", "good", 1, True), ("submit", "n", "bad", 1, True))
     assert answers == [("ok", "stored good"), ("error", "unstorable", "refused")]
     assert recorder.groups == [["good"]]
 
