@@ -1,7 +1,8 @@
 """Benchmark of the ingest sidecar against a hello-world Falcon app under the same gunicorn settings.
 
-``python -m bench.ingest [--duration 8] [--backends sqlite,postgresql]`` runs, per backend and side by side in
-one run (the machine is shared and noisy: compare ratios, not absolute numbers):
+``python -m bench.ingest [--duration 8] [--repeat 3] [--writer process|thread] [--backends sqlite,postgresql]``
+runs, per backend and side by side in one run (the machine is shared and noisy: compare ratios, not absolute
+numbers; every workload runs ``--repeat`` times alternating with the hello-world, and the median run is shown):
 
 - hello-world ``POST`` and ``GET`` (reads the body, answers a constant JSON) at full load;
 - single-event ``POST /api/analytics/event`` (≈300-byte event, unique ``event_id``), durable (group commit) —
@@ -49,7 +50,7 @@ local counter = 0
 local prefix = ""
 local n = 0
 function setup(thread) n = n + 1; thread:set("tid", n) end
-function init(args) prefix = "t" .. tostring(tid) .. "-" .. tostring(math.random(1, 1e9)) .. "-" end
+function init(args) prefix = RUN .. "t" .. tostring(tid) .. "-" end
 local function event(i)
   return '{"event_type":"calculator_step_completed","session_id":"sess-' .. prefix .. tostring(i % 997) ..
     '","user_id":null,"event_id":"' .. prefix .. tostring(i) ..
@@ -75,7 +76,7 @@ local counter = 0
 local prefix = ""
 local n = 0
 function setup(thread) n = n + 1; thread:set("tid", n) end
-function init(args) prefix = "t" .. tostring(tid) .. "-" .. tostring(math.random(1, 1e9)) .. "-" end
+function init(args) prefix = RUN .. "t" .. tostring(tid) .. "-" end
 request = function()
   counter = counter + 1
   return wrk.format("GET", PATH .. "?user_id=u" .. prefix .. tostring(counter))
@@ -124,6 +125,9 @@ def _wrk(port: int, lua: str, duration: int, connections: int = 16) -> dict[str,
 
 
 def _lua(template: str, **values: object) -> str:
+    """``template`` with ``values`` as Lua globals; ``RUN`` is a fresh id for every script, so ids never repeat
+    across runs (wrk's ``math.random`` starts from the same seed every time)."""
+    values = {"RUN": uuid.uuid4().hex[:12], **values}
     head = "\n".join(f"{k} = {v!r}" if not isinstance(v, str) else f'{k} = "{v}"' for k, v in values.items())
     return head + "\n" + template
 
@@ -192,36 +196,52 @@ def _fsync_ms(tmp: Path, commits: int = 200) -> float:
     return (time.perf_counter() - start) / commits * 1000
 
 
-def run_backend(backend: str, duration: int, workers: int = 2, threads: int = 16) -> dict[str, dict[str, float]]:
-    """All measurements for one backend."""
+def _median_run(runs: list[dict[str, float]]) -> dict[str, float]:
+    """The run with the median requests/s (its latencies stay consistent with its rate)."""
+    return sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
+
+
+def run_backend(backend: str, duration: int, workers: int = 2, threads: int = 16, repeat: int = 3,
+                writer: str = "process") -> dict[str, dict[str, float]]:  # fmt: skip
+    """All measurements for one backend: each workload ``repeat`` times, alternating with its hello-world run, so
+    that both see the same machine; the median run of each is reported."""
     from ingest_service.testing import Server
 
-    env = {"INGEST_RATE_LIMIT": "1000000", "INGEST_RATE_BURST": "1000000"}
-    results: dict[str, dict[str, float]] = {}
+    env = {"INGEST_RATE_LIMIT": "1000000", "INGEST_RATE_BURST": "1000000", "INGEST_WRITER": writer}
+    runs: dict[str, list[dict[str, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         url, cleanup = _database(backend, Path(tmp))
         try:
             test_id = _create_test(url)
             fsync = _fsync_ms(Path(tmp))
-            with Server(url, env, workers=workers, threads=threads, app="bench.ingest:hello_app") as hello:
-                results["hello POST"] = _wrk(hello.port, _lua(_HELLO_POST_LUA, PATH="/hello"), duration)
-                results["hello GET"] = _wrk(hello.port, _lua("", PATH="/hello") + 'wrk.path = "/hello"', duration)
-            with Server(url, env, workers=workers, threads=threads) as srv:
-                path = "/api/analytics/event"
-                results["single event"] = _wrk(srv.port, _lua(_EVENT_LUA, PATH=path, BATCH=1), duration)
+            path, vpath = "/api/analytics/event", f"/api/analytics/ab-testing/{test_id}/variant"
+            with (Server(url, env, workers=workers, threads=threads, app="bench.ingest:hello_app") as hello,
+                  Server(url, env, workers=workers, threads=threads) as srv):  # fmt: skip
+                _wrk(srv.port, _lua(_EVENT_LUA, PATH=path, BATCH=1), 2)  # warm-up: the writer process starts
+                for _ in range(repeat):
+                    for name, port, lua in (
+                        ("hello POST", hello.port, _lua(_HELLO_POST_LUA, PATH="/hello")),
+                        ("single event", srv.port, _lua(_EVENT_LUA, PATH=path, BATCH=1)),
+                        ("hello GET", hello.port, _lua("", PATH="/hello") + 'wrk.path = "/hello"'),
+                        ("variant", srv.port, _lua(_VARIANT_LUA, PATH=vpath)),
+                        ("batch of 100", srv.port, _lua(_EVENT_LUA, PATH=path, BATCH=100)),
+                    ):
+                        before = _count_events(url) if name == "batch of 100" else 0
+                        result = _wrk(port, lua, duration)
+                        if name == "batch of 100":
+                            result["events_per_s"] = (_count_events(url) - before) / duration
+                        runs.setdefault(name, []).append(result)
+                results = {name: _median_run(r) for name, r in runs.items()}
                 half = results["single event"]["rps"] / 2
                 delay = max(1, round(16 / half * 1000 - results["single event"]["p50"]))
                 results["single event, half load"] = _wrk(
                     srv.port, _lua(_EVENT_LUA + _PACE_LUA, PATH=path, BATCH=1, DELAY_MS=delay), duration
                 )
-                before = _count_events(url)
-                results["batch of 100"] = _wrk(srv.port, _lua(_EVENT_LUA, PATH=path, BATCH=100), duration)
-                stored = _count_events(url) - before
-                results["batch of 100"]["events_per_s"] = stored / duration
-                vpath = f"/api/analytics/ab-testing/{test_id}/variant"
-                results["variant"] = _wrk(srv.port, _lua(_VARIANT_LUA, PATH=vpath), duration)
+            order = ["hello POST", "hello GET", "single event", "single event, half load", "batch of 100", "variant"]
+            results = {name: results[name] for name in order}
             results["_context"] = {"fsync_ms": _fsync_ms(Path(tmp)), "fsync_before_ms": fsync,
-                                   "load": os.getloadavg()[0], "workers": workers, "threads": threads}
+                                   "load": os.getloadavg()[0], "workers": workers, "threads": threads,
+                                   "repeat": repeat, "writer": writer}  # fmt: skip
         finally:
             from analytics.db import dispose_engines
 
@@ -235,8 +255,9 @@ def _table(backend: str, r: dict[str, dict[str, float]]) -> str:
     rows = [f"### {backend}", "", "| workload | req/s | events/s | vs hello-world | p50 ms | p99 ms | non-2xx |",
             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
     ctx = r.pop("_context")
-    rows[0] += (f" — {ctx['workers']} workers × {ctx['threads']} threads; SQLite FULL commit {ctx['fsync_before_ms']:.1f}"
-                f" ms before / {ctx['fsync_ms']:.1f} ms after; load average {ctx['load']:.1f}")
+    rows[0] += (f" — {ctx['workers']} workers × {ctx['threads']} threads, {ctx['writer']} writer; median of "
+                f"{ctx['repeat']} alternating runs; SQLite FULL commit {ctx['fsync_before_ms']:.1f} ms before / "
+                f"{ctx['fsync_ms']:.1f} ms after; load average {ctx['load']:.1f}")
     for name, m in r.items():
         base = hg if name in ("hello GET", "variant") else hp
         events = m.get("events_per_s", m["rps"] if name.startswith("single") else float("nan"))
@@ -252,12 +273,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--duration", type=int, default=8, help="seconds per wrk run (default 8)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per workload, alternating with hello-world")
+    parser.add_argument("--writer", default="process", choices=("process", "thread"), help="INGEST_WRITER")
     parser.add_argument("--backends", default="sqlite,postgresql" if os.environ.get("TEST_DATABASE_URL") else "sqlite")
     args, _other = parser.parse_known_args(argv)  # `python -m bench --x` passes every module the same options
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install -y wrk)")
     for backend in args.backends.split(","):
-        print(_table(backend, run_backend(backend.strip(), args.duration, args.workers, args.threads)), flush=True)
+        result = run_backend(backend.strip(), args.duration, args.workers, args.threads, args.repeat, args.writer)
+        print(_table(backend, result), flush=True)
         print()
 
 
