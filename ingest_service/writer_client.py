@@ -161,7 +161,9 @@ class RemoteWriter:
             if self._child is not None and self._child.poll() is None:
                 return
             self._child = proc = subprocess.Popen(
-                [sys.executable, "-m", "ingest_service.writer_server", "--socket", str(self.path),
+                # run by path, not with -m: -m imports the package (and analytics, ≈0.9 s) before the start lock
+                # is tried, which a writer started in a race would pay for nothing
+                [sys.executable, str(Path(__file__).with_name("writer_server.py")), "--socket", str(self.path),
                  "--idle-exit", repr(self.idle_exit)],
                 env=_writer_env(self.config), stdin=subprocess.DEVNULL, cwd=_ROOT,
             )  # fmt: skip

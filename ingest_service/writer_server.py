@@ -1,6 +1,6 @@
 """The writer process: one :class:`~ingest_service.writer.GroupWriter` serving every worker of a machine.
 
-``python -m ingest_service.writer_server --socket PATH`` (started by the workers themselves, see
+``python ingest_service/writer_server.py --socket PATH`` (started by the workers themselves, see
 :mod:`ingest_service.writer_client`; settings from the same environment variables as the sidecar).
 
 Why a process of its own. A group commit inside each gunicorn worker shares that worker's GIL with the threads
@@ -34,6 +34,11 @@ flight are answered ``503`` and the clients retry (``event_id`` keeps the retry 
 """
 
 from __future__ import annotations
+
+import sys
+
+if __name__ == "__main__" and sys.path and sys.path[0] == __file__.rpartition("/")[0]:
+    del sys.path[0]  # run by path: this directory (config.py, metrics.py, ...) must not shadow top-level modules
 
 import argparse
 import fcntl

@@ -26,7 +26,7 @@ def _events(*ids: str):
 
 
 def _writer_pid(path) -> int:
-    out = subprocess.run(["pgrep", "-f", f"writer_server --socket {path}"], capture_output=True, text=True).stdout
+    out = subprocess.run(["pgrep", "-f", f"writer_server.py --socket {path}"], capture_output=True, text=True).stdout
     pids = [int(p) for p in out.split()]
     assert len(pids) == 1, pids
     return pids[0]
