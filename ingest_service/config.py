@@ -83,7 +83,8 @@ class Config:
         ``INGEST_SKEW_THRESHOLD_SECONDS`` (default 30): the client's clock is corrected from ``sent_at`` only
         when it differs from the server's by more than this (less is indistinguishable from network latency).
     queue_events:
-        ``INGEST_QUEUE_EVENTS``: events waiting for the writer per worker before ``503`` (default 20,000).
+        ``INGEST_QUEUE_EVENTS``: events waiting for the writer (process, or thread of a worker) before ``503`` (default
+        20,000).
     ready_events:
         ``INGEST_READY_EVENTS``: the readiness check fails above this many waiting events (default: half the
         queue).
