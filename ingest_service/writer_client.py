@@ -124,10 +124,12 @@ class RemoteWriter:
         if conn is not None and pid == os.getpid():
             return conn
         conn = self._connect()
-        # a kernel-side receive timeout: the socket stays in blocking mode, so no poll() before each call
+        # kernel-side timeouts: the socket stays in blocking mode, so no poll() before each call; a send blocks only
+        # if the writer stopped reading (stuck on a locked database) and the socket's buffer filled up
         secs = int(self.reply_timeout)
-        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
-                        struct.pack("ll", secs, int((self.reply_timeout - secs) * 1e6)))  # fmt: skip
+        timeval = struct.pack("ll", secs, int((self.reply_timeout - secs) * 1e6))
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
         self._local.conn, self._local.pid = conn, os.getpid()
         return conn
 
@@ -198,7 +200,7 @@ class RemoteWriter:
         """Queue ``payload`` without waiting for its commit; False when it could not be handed over."""
         try:
             self._connection().sendall(frame(("submit", kind, payload, size, False)))
-        except (DatabaseUnavailable, OSError):
+        except (DatabaseUnavailable, OSError):  # incl. a send timeout: the connection is dropped either way
             self._drop()
             return False
         return True

@@ -125,3 +125,22 @@ def test_both_writer_modes_over_http(tmp_path, monkeypatch, mode):
         assert (ready["ready"], ready["reasons"]) == (True, [])
     assert _count(engine) == 3
     engine.dispose()
+
+
+def test_a_writer_that_does_not_answer_times_out(tmp_path, monkeypatch):
+    import socket
+
+    monkeypatch.setenv("INGEST_RUNTIME_DIR", str(tmp_path / "run"))
+    writer = RemoteWriter(Config(database_url=f"sqlite:///{tmp_path / 'n.db'}", write_timeout=0.1), None)
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # accepts (the kernel's backlog), never answers
+    silent.bind(str(writer.path))
+    silent.listen(8)
+    try:
+        started = time.monotonic()
+        with pytest.raises(DatabaseUnavailable) as err:
+            writer.submit("events", ("sqlite", (), (), (), ()), 0)
+        assert str(err.value) == "the commit did not finish within 3.1 s"
+        assert 3.0 <= time.monotonic() - started < 6.0
+        assert getattr(writer._local, "conn", None) is None  # dropped: a late answer cannot be taken for the next
+    finally:
+        silent.close()
