@@ -80,6 +80,8 @@ def check_pseudonym_key(environ: Mapping[str, str] | None = None) -> bytes:
     """
     env = os.environ if environ is None else environ
     key = env.get("ANALYTICS_PSEUDONYM_KEY") or ""
+    if len(key) >= _MIN_KEY_LENGTH:
+        return key.encode()
     if not key:
         if _production(env):
             raise ConfigError(
@@ -101,7 +103,17 @@ def check_pseudonym_key(environ: Mapping[str, str] | None = None) -> bytes:
 
 
 def _hmac_id(key: bytes, user_id: str) -> str:
-    return PSEUDONYM_PREFIX + hmac.new(key, user_id.encode("utf-8"), hashlib.sha256).hexdigest()
+    template = _HMAC_TEMPLATES.get(key)
+    if template is None:  # the keyed state is computed once per key; each id copies it
+        if len(_HMAC_TEMPLATES) > 16:
+            _HMAC_TEMPLATES.clear()
+        template = _HMAC_TEMPLATES[key] = hmac.new(key, digestmod=hashlib.sha256)
+    h = template.copy()
+    h.update(user_id.encode("utf-8"))
+    return PSEUDONYM_PREFIX + h.hexdigest()
+
+
+_HMAC_TEMPLATES: dict[bytes, Any] = {}
 
 
 def pseudonymize_user_id(user_id: str | None, environ: Mapping[str, str] | None = None) -> str | None:
