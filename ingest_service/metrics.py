@@ -73,17 +73,23 @@ class BufferedMetrics:
         self._timers: list[tuple[str, float]] = []
         self._gauges: dict[str, float] = {}
         self._dropped = 0
-        self._pid = 0
+        self._ready = False
         self._client: statsd.StatsClient | None = None
         self._prefix = ""
+        os.register_at_fork(after_in_child=self._forked)
+
+    def _forked(self) -> None:
+        """In a forked child (a gunicorn worker): a fresh lock, buffers and flusher on next use."""
+        self._lock = threading.Lock()
+        self._ready = False
 
     def _ensure(self) -> None:
-        if self._pid == os.getpid():
+        if self._ready:
             return
         with self._lock:
-            if self._pid == os.getpid():
+            if self._ready:
                 return
-            self._pid = os.getpid()
+            self._ready = True
             self._counters.clear()
             self._timers.clear()
             try:
@@ -116,6 +122,16 @@ class BufferedMetrics:
         self._ensure()
         with self._lock:
             self._gauges[self._name(name)] = value
+
+    def request(self, timer: str, ms: float, counter: str) -> None:
+        """One timer sample and one counter increment under one lock (a served request)."""
+        self._ensure()
+        with self._lock:
+            if len(self._timers) < _MAX_TIMERS:
+                self._timers.append((self._name(timer), ms))
+            else:
+                self._dropped += 1
+            self._counters[self._name(counter)] += 1
 
     def merge(self, local: _Local) -> None:
         """Add what a request collected locally (one lock for all of its events)."""
@@ -163,11 +179,22 @@ BUFFER = BufferedMetrics()
 
 
 def emit_request(route: str, method: str, status: int, duration_ms: float) -> None:
-    """One served request."""
+    """One served request (the names :func:`emit_api_request` gives, worked out once per route/method/status)."""
     try:
-        emit_api_request(route, method, status, duration_ms, metrics=BUFFER)
+        key = (route, method, status)
+        names = _REQUEST_NAMES.get(key)
+        if names is None:
+            local = _Local()
+            emit_api_request(route, method, status, 0.0, metrics=local)
+            names = (local.timers[0][0], next(iter(local.counters)))
+            if len(_REQUEST_NAMES) < 10_000:  # routes are templates, methods and statuses few: this stays small
+                _REQUEST_NAMES[key] = names
+        BUFFER.request(names[0], duration_ms, names[1])
     except Exception:  # noqa: BLE001 - metrics must never break a request
         _log.debug("metrics failed", exc_info=True)
+
+
+_REQUEST_NAMES: dict[tuple[str, str, int], tuple[str, str]] = {}
 
 
 class _Local:
