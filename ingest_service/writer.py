@@ -6,7 +6,7 @@ once, then wakes the waiting requests. One fsync is thus shared by all requests 
 commit: the classic group commit of database logs (Gray & Reuter, *Transaction Processing*, 1993, §9.4.7;
 DeWitt et al., "Implementation techniques for main memory database systems", SIGMOD 1984). A request is answered
 ``2xx`` only after the commit returned, so an acknowledged event is on disk (SQLite WAL with
-``synchronous=FULL``; PostgreSQL with ``synchronous_commit=on``, set in each group's transaction).
+``synchronous=FULL``; PostgreSQL with ``synchronous_commit=on``, set on the writer's connection).
 
 Failures:
 
@@ -265,8 +265,11 @@ class GroupWriter:
                         conn.exec_driver_sql(f"PRAGMA busy_timeout={int(self.write_timeout * 1000)}")
                         conn.info["ingest_busy_timeout"] = self.write_timeout
                     conn.exec_driver_sql("BEGIN IMMEDIATE")  # hold the write lock from the first read
-                elif conn.dialect.name == "postgresql":
-                    conn.exec_driver_sql("SET LOCAL synchronous_commit TO on")
+                elif conn.dialect.name == "postgresql" and not conn.info.get("ingest_synchronous_commit"):
+                    # for the session (the writer keeps its connection), whatever the server's default: committed
+                    # here means on disk before any request is answered
+                    conn.exec_driver_sql("SET synchronous_commit TO on")
+                    conn.info["ingest_synchronous_commit"] = True
                 results: dict[int, Any] = {}
                 for kind, handler in self._handlers.items():
                     mine = [job for job in jobs if job.kind == kind]

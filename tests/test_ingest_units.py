@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -167,3 +168,20 @@ def test_writer_database_unavailable_then_backoff(tmp_path):
     with pytest.raises(DatabaseUnavailable) as err:  # backing off: refused at once
         writer.submit("n", 2)
     assert str(err.value) == writer.last_error
+
+
+@pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL"), reason="TEST_DATABASE_URL is not set")
+def test_writer_commits_synchronously_whatever_the_server_default():
+    from sqlalchemy import make_url
+
+    from analytics.db import _normalise
+
+    url = make_url(_normalise(os.environ["TEST_DATABASE_URL"])).update_query_dict(
+        {"options": "-csynchronous_commit=off"})  # fmt: skip
+    engine = create_engine(url)
+    writer = GroupWriter(lambda: engine, {"n": lambda c, p: [c.exec_driver_sql("SHOW synchronous_commit").scalar()]})
+    try:
+        assert writer.submit("n", 1) == "on"
+        assert writer.submit("n", 2) == "on"  # same connection, set once
+    finally:
+        engine.dispose()
