@@ -113,6 +113,7 @@ class RemoteWriter:
         self.start_timeout = start_timeout
         self.idle_exit = idle_exit
         self.reply_timeout = config.write_timeout + _REPLY_MARGIN
+        self.status_timeout = 1.0
         self._local = threading.local()
         self._spawn_lock = threading.Lock()
         self._child: subprocess.Popen[bytes] | None = None
@@ -214,11 +215,23 @@ class RemoteWriter:
             raise DatabaseUnavailable(_describe(exc)) from exc
 
     def status(self) -> tuple[int, bool, str | None]:
-        """``(pending_events, database_down, last_error)`` of the writer process, in one round trip."""
+        """``(pending_events, database_down, last_error)`` of the writer process, on a connection of its own that
+        waits at most ``status_timeout`` seconds: a writer that cannot answer that fast (stuck in a commit on a
+        locked database) is reported down, so a readiness probe fails quickly instead of hanging."""
         try:
-            _, pending, down, error = self._call(("status",))
+            sock = self._connect()
         except DatabaseUnavailable as exc:
             return 0, True, str(exc)
+        try:
+            sock.settimeout(self.status_timeout)
+            sock.sendall(frame(("status",)))
+            _, pending, down, error = _receive(sock)
+        except (TimeoutError, BlockingIOError):
+            return 0, True, f"the writer process did not answer within {self.status_timeout:g} s (busy committing)"
+        except (EOFError, OSError) as exc:
+            return 0, True, f"the writer process went away ({exc or type(exc).__name__})"
+        finally:
+            sock.close()
         return pending, down, error
 
     @property

@@ -78,7 +78,7 @@ def test_nowait_exposures_are_written(remote):
     rows = [{"test_id": "t", "unit_id": "u1", "variant": "control", "phase": 0, "hash_value": 0.25,
              "first_exposure_at": datetime(2026, 11, 25, 12)}]  # fmt: skip
     assert writer.submit_nowait("exposures", rows, 1)
-    writer.status()  # answered after the exposure's group (one connection, messages in order)
+    writer.submit("exposures", [], 0)  # same connection, answered in order: after the exposure's group
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT unit_id, variant FROM ab_assignments").all() == [("u1", "control")]
 
@@ -144,3 +144,19 @@ def test_a_writer_that_does_not_answer_times_out(tmp_path, monkeypatch):
         assert getattr(writer._local, "conn", None) is None  # dropped: a late answer cannot be taken for the next
     finally:
         silent.close()
+
+
+def test_status_of_a_busy_writer_is_quick_and_says_so(tmp_path, monkeypatch):
+    import socket
+
+    monkeypatch.setenv("INGEST_RUNTIME_DIR", str(tmp_path / "run"))
+    writer = RemoteWriter(Config(database_url=f"sqlite:///{tmp_path / 'b.db'}"), None)
+    busy = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # accepts, never answers: a writer inside a commit
+    busy.bind(str(writer.path))
+    busy.listen(8)
+    try:
+        started = time.monotonic()
+        assert writer.status() == (0, True, "the writer process did not answer within 1 s (busy committing)")
+        assert time.monotonic() - started < 3
+    finally:
+        busy.close()
