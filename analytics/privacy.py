@@ -156,7 +156,10 @@ _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 def scrub_event_data(data: dict[str, Any]) -> dict[str, Any]:
     """Replace e-mail addresses in any string of ``event_data`` (nested too) by ``[email]``, in place."""
     for key, value in data.items():
-        if isinstance(value, str) and "@" in value:
+        if type(value) is str:  # the common case first: most values are plain strings without "@"
+            if "@" in value:
+                data[key] = _EMAIL.sub("[email]", value)
+        elif isinstance(value, str) and "@" in value:
             data[key] = _EMAIL.sub("[email]", value)
         elif isinstance(value, dict):
             scrub_event_data(value)

@@ -267,7 +267,7 @@ def write_prepared(conn: Connection, batches: Sequence[PreparedEvents]) -> set[s
 
 def _event_tuple(e: Event, ts: Any, received: Any, created: Any) -> tuple:
     d = e.event_data
-    attrs = tuple(v if isinstance(v := d.get(k), str) else None for k in ATTRIBUTE_KEYS)
+    attrs = [v if type(v := d.get(k)) is str or isinstance(v, str) else None for k in ATTRIBUTE_KEYS]
     return (e.event_id, e.event_type, e.user_id, e.session_id, ts, received, json.dumps(d), *attrs, created,
             form_step(d))
 
