@@ -143,8 +143,9 @@ class RemoteWriter:
             except OSError:
                 pass
 
-    def _connect(self) -> socket.socket:
-        deadline = time.monotonic() + self.start_timeout
+    def _connect(self, timeout: float | None = None) -> socket.socket:
+        timeout = self.start_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
         while True:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
@@ -154,7 +155,7 @@ class RemoteWriter:
                 sock.close()
                 self._spawn()
             if time.monotonic() > deadline:
-                raise DatabaseUnavailable(f"the writer process did not start within {self.start_timeout:g} s")
+                raise DatabaseUnavailable(f"the writer process did not start within {timeout:g} s")
             time.sleep(0.05)
 
     def _spawn(self) -> None:
@@ -219,7 +220,7 @@ class RemoteWriter:
         waits at most ``status_timeout`` seconds: a writer that cannot answer that fast (stuck in a commit on a
         locked database) is reported down, so a readiness probe fails quickly instead of hanging."""
         try:
-            sock = self._connect()
+            sock = self._connect(timeout=max(self.status_timeout, 3.0))  # a health probe must not hang on a start
         except DatabaseUnavailable as exc:
             return 0, True, str(exc)
         try:

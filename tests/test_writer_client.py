@@ -160,3 +160,17 @@ def test_status_of_a_busy_writer_is_quick_and_says_so(tmp_path, monkeypatch):
         assert time.monotonic() - started < 3
     finally:
         busy.close()
+
+
+def test_status_when_no_writer_can_start_answers_within_seconds(tmp_path, monkeypatch):
+    from ingest_service.writer_server import claim
+
+    monkeypatch.setenv("INGEST_RUNTIME_DIR", str(tmp_path / "run"))
+    writer = RemoteWriter(Config(database_url=f"sqlite:///{tmp_path / 'c.db'}"), None)
+    held = claim(writer.path)  # a writer that holds the start lock but never listens: every new one exits at once
+    try:
+        started = time.monotonic()
+        assert writer.status() == (0, True, "the writer process did not start within 3 s")
+        assert time.monotonic() - started < 6
+    finally:
+        held.close()
