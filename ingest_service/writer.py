@@ -1,4 +1,8 @@
-"""Group commit: one writer thread per worker process stores what concurrent requests queued, in one transaction.
+"""Group commit: one writer stores what concurrent requests queued, in one transaction.
+
+The engine of both writer designs (``INGEST_WRITER``): the writer process (:mod:`ingest_service.writer_server`,
+the default) drives it from its event loop with :meth:`GroupWriter.write_now`; in ``thread`` mode each worker
+process runs it with a thread of its own, as described next.
 
 A request hands its validated events to :meth:`GroupWriter.submit` and waits. The writer thread takes *every*
 job queued since its last commit (up to ``group_max_events`` events), runs them in one transaction and commits
