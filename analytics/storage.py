@@ -246,6 +246,8 @@ def write_prepared(conn: Connection, batches: Sequence[PreparedEvents]) -> set[s
     key_rows = [k for b in batches for k in b.key_rows]
     if not key_rows:
         return set()
+    if conn.dialect.name == "postgresql":
+        return _write_prepared_pg(conn, batches)
     with driver_errors(conn):
         new = _new_keys(conn, key_rows)
         if not new:
@@ -262,6 +264,42 @@ def write_prepared(conn: Connection, batches: Sequence[PreparedEvents]) -> set[s
         assessments = {r[0]: r for b in batches for r in b.assessment_rows if r[0] in new}
         bulk_insert(conn, "assessments", ASSESSMENT_COLUMNS, list(assessments.values()))
         _upsert_session_rows(conn, observations)
+    return new
+
+
+_PG_TYPES = ("varchar", "varchar", "varchar", "varchar", "timestamp", "timestamp", "text", *("varchar",) * 6,
+             "timestamp", "int")  # fmt: skip
+_PG_NAMES = ("event_id", "event_type", "user_id", "session_id", "ts", "received_at", "event_data", *ATTRIBUTE_KEYS,
+             "created_at", "form_step")  # fmt: skip
+# One round trip for a whole group on PostgreSQL: the ledger insert decides which ids are new (RETURNING), the first
+# row of each new id goes into analytics_events, and the sessions upsert folds those rows per session -- the same
+# rules as the SQLite path, as data-modifying CTEs of one statement.
+_PG_GROUP_WRITE = (
+    "WITH input AS (SELECT * FROM unnest(" + ", ".join(f"%s::{t}[]" for t in _PG_TYPES) + ") WITH ORDINALITY "
+    "AS r(" + ", ".join(_PG_NAMES) + ", ord)), "
+    "k AS (INSERT INTO event_keys (event_id, event_timestamp) SELECT event_id, ts FROM input ORDER BY ord "
+    "ON CONFLICT DO NOTHING RETURNING event_id), "
+    "first AS (SELECT DISTINCT ON (i.event_id) i.* FROM input i JOIN k ON k.event_id = i.event_id "
+    "ORDER BY i.event_id, i.ord), "
+    "ev AS (INSERT INTO analytics_events (" + ", ".join(f'"{c}"' for c in EVENT_COLUMNS) + ") "
+    "SELECT event_id, event_type, user_id, session_id, ts, received_at, event_data::jsonb, "
+    + ", ".join(ATTRIBUTE_KEYS) + ", created_at, form_step FROM first), "
+    "se AS ("
+    + _SESSIONS_UPSERT.format(
+        values="SELECT session_id, min(user_id), min(ts), max(ts) FROM first GROUP BY session_id ORDER BY session_id"
+    )
+    + ") SELECT event_id FROM k"
+)
+
+
+def _write_prepared_pg(conn: Connection, batches: Sequence[PreparedEvents]) -> set[str]:
+    rows = [row for b in batches for row in b.event_rows]
+    raw = conn.connection.driver_connection
+    with driver_errors(conn), raw.cursor() as cur:
+        cur.execute(_PG_GROUP_WRITE, [list(col) for col in zip(*rows, strict=True)])
+        new = {r[0] for r in cur.fetchall()}
+        assessments = {r[0]: r for b in batches for r in b.assessment_rows if r[0] in new}
+        bulk_insert(conn, "assessments", ASSESSMENT_COLUMNS, list(assessments.values()))
     return new
 
 

@@ -112,3 +112,24 @@ def test_unparseable_date(engine):
     with pytest.raises(InvalidParameterError) as info:
         read_events(engine, "soon", "2026-01-01")
     assert str(info.value) == "'start_date' must be a date or ISO 8601 time (got 'soon')"
+
+
+def test_group_of_prepared_batches_first_carrier_wins(engine):
+    from analytics.schema import sessions
+    from analytics.storage import prepare_events, write_prepared
+
+    write_events(engine, [ev("old", session="s2", user="z", ts="2026-11-25T09:00:00Z")])
+    a = [ev("e1", ts="2026-11-25T10:00:00Z"), ev("e2", user="b", ts="2026-11-25T10:01:00Z", source="a")]
+    b = [ev("e2", user="b", ts="2026-11-25T10:09:00Z", source="b"), ev("e3", user="a", ts="2026-11-25T10:02:00Z"),
+         ev("old", session="s2"), ev("e4", session="s2", user="y", ts="2026-11-25T08:00:00Z")]  # fmt: skip
+    dialect = engine.dialect.name
+    with engine.begin() as conn:
+        new = write_prepared(conn, [prepare_events(a, dialect), prepare_events(b, dialect)])
+    assert new == {"e1", "e2", "e3", "e4"}
+    with engine.connect() as c:
+        rows = c.execute(select(analytics_events.c.event_id, analytics_events.c.source)
+                         .order_by(analytics_events.c.event_id)).all()  # fmt: skip
+        assert rows == [("e1", None), ("e2", "a"), ("e3", None), ("e4", None), ("old", None)]  # e2 from batch a
+        got = {r.session_id: (r.user_id, r.first_seen, r.last_seen) for r in c.execute(select(sessions))}
+    assert got == {"s1": ("a", datetime(2026, 11, 25, 10, 0), datetime(2026, 11, 25, 10, 2)),
+                   "s2": ("y", datetime(2026, 11, 25, 8, 0), datetime(2026, 11, 25, 9, 0))}  # fmt: skip
