@@ -25,7 +25,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -33,6 +33,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from analytics.errors import AnalyticsError, NotFoundError
 from analytics.experiments import Assigner, Assignment
 from ingest_service.writer import GroupWriter
+
+if TYPE_CHECKING:
+    from ingest_service.writer_client import RemoteWriter
 
 try:
     from analytics.experiments import get_test, get_variant
@@ -80,12 +83,14 @@ class VariantService:
     engine_factory:
         The database engine (read for configurations and recorded exposures).
     writer:
-        The process' group writer, which records first exposures.
+        The sidecar's writer (the writer process' client, or a group writer thread), which records first
+        exposures without waiting for them.
     cache_seconds:
         How long a test's configuration is reused before it is read again.
     """
 
-    def __init__(self, engine_factory: Callable[[], Engine], writer: GroupWriter, cache_seconds: float = 5.0) -> None:
+    def __init__(self, engine_factory: Callable[[], Engine], writer: GroupWriter | RemoteWriter,
+                 cache_seconds: float = 5.0) -> None:  # fmt: skip
         self._engine_factory = engine_factory
         self._writer = writer
         self._cache_seconds = cache_seconds
