@@ -377,7 +377,11 @@ def test_statsd_metrics_are_sent(db):
             {"event_type": "bogus", "session_id": "m"}]})
         lines: set[str] = set()
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not any(x.startswith("ai_calculator.api.requests") for x in lines):
+        def complete() -> bool:  # a flush may span several packets (counters first, then timers)
+            return any(x.startswith("ai_calculator.api.requests.api_analytics_event") for x in lines) and any(
+                x.startswith("ai_calculator.api.response_time.api_analytics_event") for x in lines)
+
+        while time.monotonic() < deadline and not complete():
             try:
                 lines.update(sock.recv(65536).decode().splitlines())
             except TimeoutError:
