@@ -246,7 +246,7 @@ def write_prepared(conn: Connection, batches: Sequence[PreparedEvents]) -> set[s
     key_rows = [k for b in batches for k in b.key_rows]
     if not key_rows:
         return set()
-    if conn.dialect.name == "postgresql":
+    if conn.dialect.name == "postgresql" and len(key_rows) <= PG_ONE_STATEMENT_MAX:
         return _write_prepared_pg(conn, batches)
     with driver_errors(conn):
         new = _new_keys(conn, key_rows)
@@ -271,6 +271,10 @@ _PG_TYPES = ("varchar", "varchar", "varchar", "varchar", "timestamp", "timestamp
              "timestamp", "int")  # fmt: skip
 _PG_NAMES = ("event_id", "event_type", "user_id", "session_id", "ts", "received_at", "event_data", *ATTRIBUTE_KEYS,
              "created_at", "form_step")  # fmt: skip
+#: Groups of at most this many events are written on PostgreSQL in one statement (round trips dominate a small
+#: group); larger ones by ledger insert + COPY + sessions upsert (per-row cost dominates: measured 8,400 vs 5,600
+#: events/s for 100-event batches through the sidecar).
+PG_ONE_STATEMENT_MAX = 64
 # One round trip for a whole group on PostgreSQL: the ledger insert decides which ids are new (RETURNING), the first
 # row of each new id goes into analytics_events, and the sessions upsert folds those rows per session -- the same
 # rules as the SQLite path, as data-modifying CTEs of one statement.

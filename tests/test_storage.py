@@ -114,9 +114,13 @@ def test_unparseable_date(engine):
     assert str(info.value) == "'start_date' must be a date or ISO 8601 time (got 'soon')"
 
 
-def test_group_of_prepared_batches_first_carrier_wins(engine):
+@pytest.mark.parametrize("one_statement_max", [64, 0], ids=["one-statement", "copy"])
+def test_group_of_prepared_batches_first_carrier_wins(engine, monkeypatch, one_statement_max):
+    import analytics.storage
     from analytics.schema import sessions
     from analytics.storage import prepare_events, write_prepared
+
+    monkeypatch.setattr(analytics.storage, "PG_ONE_STATEMENT_MAX", one_statement_max)  # both PostgreSQL paths
 
     write_events(engine, [ev("old", session="s2", user="z", ts="2026-11-25T09:00:00Z")])
     a = [ev("e1", ts="2026-11-25T10:00:00Z"), ev("e2", user="b", ts="2026-11-25T10:01:00Z", source="a")]
