@@ -37,7 +37,15 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError, StatementError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-__all__ = ["DatabaseUnavailable", "GroupWriter", "Job", "QueueFull", "UnstorableEvents", "WriterUnavailable"]
+__all__ = [
+    "DatabaseUnavailable",
+    "GroupWriter",
+    "Job",
+    "QueueFull",
+    "UnstorableEvents",
+    "WriterUnavailable",
+    "probe_database",
+]
 
 _log = logging.getLogger(__name__)
 _WAIT_MARGIN = 2.0
@@ -205,11 +213,7 @@ class GroupWriter:
 
     def probe(self) -> None:
         """Check that the database answers (``SELECT 1``); raises :class:`DatabaseUnavailable` otherwise."""
-        try:
-            with self._engine_factory().connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except _DOWN_ERRORS as exc:
-            raise DatabaseUnavailable(_describe(exc)) from exc
+        probe_database(self._engine_factory)
 
     def write_now(self, jobs: list[Job]) -> None:
         """Write ``jobs`` in the calling thread, as one group (a caller running its own loop, such as the writer
@@ -334,6 +338,15 @@ class GroupWriter:
         self.last_error = _describe(exc)
         self._down_until = time.monotonic() + self.db_backoff
         _log.warning("database unavailable, backing off %.1f s: %s", self.db_backoff, self.last_error)
+
+
+def probe_database(engine_factory: Callable[[], Engine]) -> None:
+    """``SELECT 1`` on a connection of ``engine_factory()``; :class:`DatabaseUnavailable` when it cannot be done."""
+    try:
+        with engine_factory().connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except _DOWN_ERRORS as exc:
+        raise DatabaseUnavailable(_describe(exc)) from exc
 
 
 def _finish(jobs: list[Job], *, error: BaseException) -> None:

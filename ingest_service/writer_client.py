@@ -33,16 +33,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from ingest_service.config import Config
 from ingest_service.writer import (
-    _DOWN_ERRORS,
     DatabaseUnavailable,
     GroupWriter,
     QueueFull,
     UnstorableEvents,
-    _describe,
+    probe_database,
 )
 from ingest_service.writer_server import _HEADER, frame
 
@@ -209,11 +208,7 @@ class RemoteWriter:
 
     def probe(self) -> None:
         """Check that the database answers the worker (``SELECT 1``); raises :class:`DatabaseUnavailable`."""
-        try:
-            with self._engine_factory().connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except _DOWN_ERRORS as exc:
-            raise DatabaseUnavailable(_describe(exc)) from exc
+        probe_database(self._engine_factory)
 
     def status(self) -> tuple[int, bool, str | None]:
         """``(pending_events, database_down, last_error)`` of the writer process, on a connection of its own that
