@@ -28,12 +28,14 @@ __all__ = [
     "SQLITE_TS",
     "PreparedEvents",
     "WriteResult",
+    "EXPOSURE_COLUMNS",
     "bulk_insert",
     "check_period",
     "prepare_events",
     "read_events",
     "to_naive_utc",
     "write_events",
+    "write_exposures",
     "write_prepared",
 ]
 
@@ -305,6 +307,38 @@ def _write_prepared_pg(conn: Connection, batches: Sequence[PreparedEvents]) -> s
         assessments = {r[0]: r for b in batches for r in b.assessment_rows if r[0] in new}
         bulk_insert(conn, "assessments", ASSESSMENT_COLUMNS, list(assessments.values()))
     return new
+
+
+#: Columns of a first-exposure row of ``ab_assignments``, in the order :func:`write_exposures` takes them.
+EXPOSURE_COLUMNS = ("test_id", "unit_id", "variant", "phase", "hash_value", "first_exposure_at")
+
+
+def write_exposures(conn: Connection, rows: Sequence[tuple]) -> None:
+    """Insert first exposures (tuples in :data:`EXPOSURE_COLUMNS` order, ``first_exposure_at`` a naive UTC
+    datetime) inside the caller's transaction, ignoring units already recorded for their test.
+
+    Of several rows for one ``(test_id, unit_id)`` the first wins, as it would had they been inserted one by one.
+    One driver statement for all rows (SQLite: multi-row ``VALUES`` chunks; PostgreSQL: ``unnest`` arrays), not a
+    step per row: this runs in the sidecar's writer, between event groups.
+    """
+    first: dict[tuple[str, str], tuple] = {}
+    for row in rows:
+        first.setdefault((row[0], row[1]), row)
+    if not first:
+        return
+    cols = ", ".join(EXPOSURE_COLUMNS)
+    raw = conn.connection.driver_connection
+    with driver_errors(conn):
+        if conn.dialect.name == "postgresql":
+            with raw.cursor() as cur:
+                cur.execute(
+                    f"INSERT INTO ab_assignments ({cols}) SELECT * FROM unnest(%s::varchar[], %s::varchar[], "
+                    "%s::varchar[], %s::int[], %s::float8[], %s::timestamp[]) ON CONFLICT DO NOTHING",
+                    [list(col) for col in zip(*first.values(), strict=True)],
+                )
+            return
+        values = [(*r[:5], _sqlite_stamp(r[5])) for r in first.values()]
+        _sqlite_values(raw, f"INSERT INTO ab_assignments ({cols}) VALUES {{values}} ON CONFLICT DO NOTHING", 6, values)
 
 
 def _event_tuple(e: Event, ts: Any, received: Any, created: Any) -> tuple:

@@ -11,7 +11,6 @@ Routes (documented in ``ingest_service/openapi.yaml``, served at ``/api/analytic
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +30,7 @@ from ingest_service.ingest import extract_events, validate_request
 from ingest_service.middleware import ApiKeyMiddleware, CorsMiddleware, MetricsMiddleware, RateLimitMiddleware
 from ingest_service.store import EventsOutcome
 from ingest_service.variants import VariantService
+from ingest_service.variants import dumps as _dumps
 from ingest_service.writer import GroupWriter, UnstorableEvents, WriterUnavailable
 from ingest_service.writer_client import RemoteWriter, make_writer
 
@@ -42,10 +42,6 @@ _HERE = Path(__file__).resolve().parent
 OPENAPI_PATH = _HERE / "openapi.yaml"
 STATIC_DIR = _HERE / "static"
 _MAX_UNIT = 100
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def _unavailable(exc: WriterUnavailable, retry_after: int) -> falcon.HTTPServiceUnavailable:
@@ -136,7 +132,7 @@ class VariantResource:
                 )
         unit = pseudonymize_user_id(unit) if unit_type == "user_id" else unit  # issue 11: keyed on the pseudonym
         resp.content_type = falcon.MEDIA_JSON
-        resp.text = _dumps(self.service.variant(test_id, unit, unit_type))
+        resp.text = self.service.variant_json(test_id, unit, unit_type)
         resp.cache_control = ["no-store"]
 
 

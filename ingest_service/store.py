@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import Connection
 
 from analytics.events import Event
-from analytics.storage import PreparedEvents, write_prepared
+from analytics.storage import PreparedEvents, write_exposures, write_prepared
 
 __all__ = ["EventsOutcome", "store_event_groups", "store_exposure_groups"]
 
@@ -53,10 +52,9 @@ def store_event_groups(conn: Connection, payloads: Sequence[PreparedEvents]) -> 
     return results
 
 
-def store_exposure_groups(conn: Connection, payloads: Sequence[list[dict[str, Any]]]) -> list[None]:
-    """Record the first exposures of a group in one insert-or-ignore."""
-    from analytics.experiments import record_exposures  # here: the writer process starts without scipy
-
-    rows = list({(r["test_id"], r["unit_id"]): r for rows in payloads for r in rows}.values())
-    record_exposures(conn, rows)
+def store_exposure_groups(conn: Connection, payloads: Sequence[Sequence[tuple]]) -> list[None]:
+    """Record the first exposures of a group (tuples in :data:`~analytics.storage.EXPOSURE_COLUMNS` order) in
+    one insert-or-ignore. Plain storage code: the writer process must not import the statistics behind
+    :mod:`analytics.experiments` (measured: 6 s under load, during which no event was written)."""
+    write_exposures(conn, [row for rows in payloads for row in rows])
     return [None] * len(payloads)

@@ -5,7 +5,7 @@ Fast path. A running test with a single phase assigns deterministically: the uni
 first exposure of that unit holds. So the answer is computed from the test's cached configuration without a
 database round trip, and the first exposure is recorded shortly after the response: buffered for at most 0.2 s
 (or 500 units), then written by the group writer as one insert-or-ignore via
-:func:`analytics.experiments.record_exposures` (a process remembers the units it recorded). A crash can lose the
+:func:`analytics.storage.write_exposures` (a process remembers the units it recorded). A crash can lose the
 last 0.2 s of exposure rows -- not the assignments, which are deterministic, nor any acknowledged event.
 Slow path. A test that is paused/stopped, or whose weights changed (several phases), must honour exposures
 recorded earlier: :func:`analytics.experiments.get_variant` (``record=False``) reads them; a unit newly in the
@@ -18,6 +18,7 @@ reason ``config_unavailable``.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -42,7 +43,7 @@ try:
 except ImportError:  # pragma: no cover - NOTE: until analytics/experiments/__init__.py re-exports them
     from analytics.experiments._store import get_test, get_variant
 
-__all__ = ["VariantService"]
+__all__ = ["VariantService", "dumps"]
 
 _MAX_TESTS = 1_000
 _FLUSH_SECONDS = 0.2
@@ -55,7 +56,7 @@ def _utcnow() -> datetime:
 
 
 class _Test:
-    __slots__ = ("cfg", "assigner", "fast", "control", "payloads")
+    __slots__ = ("cfg", "assigner", "fast", "control", "payloads", "templates")
 
     def __init__(self, cfg: Any) -> None:
         self.cfg = cfg
@@ -67,6 +68,7 @@ class _Test:
         self.fast = cfg.status == "running" and len(cfg.phases) == 1
         self.control = cfg.variant_names[0]
         self.payloads = [_payload(v.payload) for v in cfg.variants]
+        self.templates: dict[tuple, tuple[str, str]] = {}
 
 
 def _payload(payload: Any) -> Any:
@@ -96,7 +98,7 @@ class VariantService:
         self._cache_seconds = cache_seconds
         self._tests: dict[str, tuple[float, _Test | None, str]] = {}
         self._recorded: OrderedDict[tuple[str, str], None] = OrderedDict()
-        self._rows: list[dict[str, Any]] = []
+        self._rows: list[tuple] = []
         self._flusher_pid = 0
         self._lock = threading.Lock()
 
@@ -120,19 +122,16 @@ class VariantService:
 
     def _record(self, a: Assignment) -> None:
         key = (a.test_id, a.unit_id)
+        if key in self._recorded:
+            return
+        self._ensure_flusher()  # first: in a new process it drops the rows inherited from the parent
         with self._lock:
             if key in self._recorded:
                 return
             self._recorded[key] = None
             if len(self._recorded) > _MAX_RECORDED:
                 self._recorded.popitem(last=False)
-        row = {
-            "test_id": a.test_id, "unit_id": a.unit_id, "variant": a.variant, "phase": a.phase,
-            "hash_value": a.bucket, "first_exposure_at": _utcnow(),
-        }  # fmt: skip
-        self._ensure_flusher()
-        with self._lock:
-            self._rows.append(row)
+            self._rows.append((a.test_id, a.unit_id, a.variant, a.phase, a.bucket, _utcnow()))  # EXPOSURE_COLUMNS
             full = len(self._rows) >= _FLUSH_ROWS
         if full:
             self.flush_exposures()
@@ -158,31 +157,65 @@ class VariantService:
         if rows and not self._writer.submit_nowait("exposures", rows, len(rows)):
             with self._lock:  # not queued: forget them, so the units' next requests record them again
                 for row in rows:
-                    self._recorded.pop((row["test_id"], row["unit_id"]), None)
+                    self._recorded.pop((row[0], row[1]), None)
 
-    def variant(self, test_id: str, unit_id: str, unit_type: str) -> dict[str, Any]:
-        """The JSON answer for one unit (never raises for an unknown or inactive test)."""
+    def _resolve(self, test_id: str, unit_id: str) -> tuple[_Test | None, tuple]:
+        """The test (None when unknown or unreadable) and the answer's fields after the unit: ``(variant,
+        variation_index, in_test, sticky, phase, status, reason)``; the payload is the test's for that index."""
         test, reason = self._test(test_id)
         if test is None:
-            return _answer(test_id, unit_id, unit_type, "control", -1, False, False, None, None, reason, {})
+            return None, ("control", -1, False, False, None, None, reason)
         if test.fast:
             a = test.assigner(unit_id)
         else:
             try:
                 a = get_variant(self._engine_factory(), test_id, unit_id, record=False)
             except (SQLAlchemyError, AnalyticsError, OSError):
-                return _answer(test_id, unit_id, unit_type, test.control, 0, False, False, None,
-                               test.cfg.status, "config_unavailable", test.payloads[0])  # fmt: skip
+                return test, (test.control, 0, False, False, None, test.cfg.status, "config_unavailable")
         status = test.cfg.status
         if a.in_test and a.variant is not None:
             if status == "running" and not a.sticky:
                 self._record(a)
             index = a.variation_index if a.variation_index >= 0 else 0
-            return _answer(test_id, unit_id, unit_type, a.variant, index, True, a.sticky, a.phase, status,
-                           "sticky" if a.sticky else "assigned", test.payloads[index])  # fmt: skip
+            return test, (a.variant, index, True, a.sticky, a.phase, status, "sticky" if a.sticky else "assigned")
         why = "test_not_running" if status != "running" else "not_in_coverage"
-        return _answer(test_id, unit_id, unit_type, test.control, 0, False, False, a.phase, status, why,
-                       test.payloads[0])  # fmt: skip
+        return test, (test.control, 0, False, False, a.phase, status, why)
+
+    def variant(self, test_id: str, unit_id: str, unit_type: str) -> dict[str, Any]:
+        """The JSON answer for one unit (never raises for an unknown or inactive test)."""
+        test, fields = self._resolve(test_id, unit_id)
+        return _answer(test_id, unit_id, unit_type, *fields, test.payloads[fields[1]] if test else {})
+
+    def variant_json(self, test_id: str, unit_id: str, unit_type: str) -> str:
+        """:meth:`variant` as compact JSON (:func:`dumps`), the endpoint's body. Units that get the same answer
+        differ only in ``unit_id``: the rest is rendered once per test and answer, a request encodes its unit."""
+        test, fields = self._resolve(test_id, unit_id)
+        if test is None:
+            return dumps(_answer(test_id, unit_id, unit_type, *fields, {}))
+        key = (unit_type, *fields)
+        template = test.templates.get(key)
+        if template is None:
+            template = _template(_answer(test_id, _UNIT_MARK, unit_type, *fields, test.payloads[fields[1]]))
+            if template is not None and len(test.templates) < _MAX_TEMPLATES:  # few: variants x reasons x phases
+                test.templates[key] = template
+        if template is None:
+            return dumps(_answer(test_id, unit_id, unit_type, *fields, test.payloads[fields[1]]))
+        return template[0] + dumps(unit_id) + template[1]
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON as the service answers it (UTF-8 text, no spaces)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+_UNIT_MARK = "\x00unit\x00"  # the endpoint refuses NUL in units and test ids: the mark cannot be mistaken
+_MAX_TEMPLATES = 256
+
+
+def _template(answer: dict[str, Any]) -> tuple[str, str] | None:
+    """``(before, after)`` the encoded unit in ``answer``'s JSON; None unless the mark occurs exactly once."""
+    parts = dumps(answer).split(dumps(_UNIT_MARK))
+    return (parts[0], parts[1]) if len(parts) == 2 else None
 
 
 def _answer(

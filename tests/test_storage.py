@@ -137,3 +137,20 @@ def test_group_of_prepared_batches_first_carrier_wins(engine, monkeypatch, one_s
         got = {r.session_id: (r.user_id, r.first_seen, r.last_seen) for r in c.execute(select(sessions))}
     assert got == {"s1": ("a", datetime(2026, 11, 25, 10, 0), datetime(2026, 11, 25, 10, 2)),
                    "s2": ("y", datetime(2026, 11, 25, 8, 0), datetime(2026, 11, 25, 9, 0))}  # fmt: skip
+
+
+def test_write_exposures_first_row_wins_and_recorded_units_stay(engine):
+    from analytics.schema import ab_assignments
+    from analytics.storage import write_exposures
+
+    t0, t1 = datetime(2026, 11, 25, 12, 0, 1), datetime(2026, 11, 25, 12, 0, 2)
+    with engine.begin() as conn:
+        write_exposures(conn, [("t", "u1", "control", 0, 0.25, t0)])
+    with engine.begin() as conn:
+        write_exposures(conn, [("t", "u2", "b", 1, 0.75, t1), ("t", "u1", "b", 1, 0.9, t1),  # u1: recorded
+                               ("t", "u2", "control", 0, 0.1, t0), ("s", "u1", "b", 0, None, t1)])  # fmt: skip
+        write_exposures(conn, [])
+    with engine.connect() as conn:
+        rows = conn.execute(select(ab_assignments).order_by(ab_assignments.c.test_id, ab_assignments.c.unit_id)).all()
+    assert [tuple(r) for r in rows] == [("s", "u1", "b", 0, None, t1), ("t", "u1", "control", 0, 0.25, t0),
+                                        ("t", "u2", "b", 1, 0.75, t1)]  # fmt: skip

@@ -75,8 +75,7 @@ def test_lost_writer_answers_unavailable_then_a_new_one_takes_over(remote):
 
 def test_nowait_exposures_are_written(remote):
     writer, engine = remote
-    rows = [{"test_id": "t", "unit_id": "u1", "variant": "control", "phase": 0, "hash_value": 0.25,
-             "first_exposure_at": datetime(2026, 11, 25, 12)}]  # fmt: skip
+    rows = [("t", "u1", "control", 0, 0.25, datetime(2026, 11, 25, 12))]  # EXPOSURE_COLUMNS order
     assert writer.submit_nowait("exposures", rows, 1)
     writer.submit("exposures", [], 0)  # same connection, answered in order: after the exposure's group
     with engine.connect() as conn:

@@ -27,6 +27,7 @@ from analytics.errors import InvalidParameterError, NotFoundError
 from analytics.experiments._config import STATUSES, TEST_TYPES, ExperimentConfig, Phase, Variant, iso
 from analytics.experiments._hashing import Assigner, Assignment
 from analytics.schema import ab_assignments, ab_tests
+from analytics.storage import EXPOSURE_COLUMNS, write_exposures
 
 __all__ = [
     "archive_test",
@@ -270,9 +271,9 @@ def _insert_ignore(conn: Connection, rows: list[dict[str, Any]]) -> None:
 
 
 def record_exposures(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    """Insert first-exposure rows, ignoring units already recorded (bulk form of the exposure log)."""
-    if rows:
-        _insert_ignore(conn, rows)
+    """Insert first-exposure rows, ignoring units already recorded (bulk form of the exposure log; see
+    :func:`analytics.storage.write_exposures`, which takes the same rows as tuples)."""
+    write_exposures(conn, [tuple(r[c] for c in EXPOSURE_COLUMNS) for r in rows])
 
 
 def get_variant(

@@ -1,0 +1,57 @@
+"""ingest_service.variants: the JSON the endpoint answers is exactly ``dumps(variant(...))``, whatever the path."""
+
+import json
+from datetime import datetime
+
+import pytest
+
+from analytics.experiments import Variant, create_test, start_test
+from ingest_service.variants import VariantService, _template, dumps
+
+
+class _NoWriter:
+    def __init__(self):
+        self.jobs = []
+
+    def submit_nowait(self, kind, payload, size=1):
+        self.jobs.append((kind, payload))
+        return True
+
+
+@pytest.fixture
+def service(sqlite_engine):
+    create_test(sqlite_engine, name="offer", test_type="conversion_offer", test_id="offer-t",
+                variants=[Variant("control", 0.5, {"price": 9.99}), Variant("discount", 0.5, {"price": "€7"})])  # fmt: skip
+    start_test(sqlite_engine, "offer-t")
+    create_test(sqlite_engine, name="draft", test_type="custom", test_id="draft-t",
+                variants=[Variant("a", 0.5), Variant("b", 0.5)])  # fmt: skip
+    writer = _NoWriter()
+    return VariantService(lambda: sqlite_engine, writer), writer
+
+
+@pytest.mark.parametrize("unit_type", ["user_id", "session_id"])
+@pytest.mark.parametrize("test_id", ["offer-t", "draft-t", "missing"])
+def test_json_is_dumps_of_the_answer(service, test_id, unit_type):
+    svc, _ = service
+    units = [f"u{i}" for i in range(40)] + ['quote"d', "back\\slash", "ünï", "tab\tnew\nline", "😀"]
+    for unit in units:
+        text = svc.variant_json(test_id, unit, unit_type)
+        assert text == dumps(svc.variant(test_id, unit, unit_type))
+        assert json.loads(text)["unit_id"] == unit
+
+
+def test_both_variants_are_answered_and_first_exposures_buffered_once(service):
+    svc, writer = service
+    answers = {json.loads(svc.variant_json("offer-t", f"u{i}", "user_id"))["variant"] for i in range(40)}
+    assert answers == {"control", "discount"}
+    svc.variant_json("offer-t", "u1", "user_id")  # again: already buffered
+    svc.flush_exposures()
+    (kind, rows), = writer.jobs
+    assert kind == "exposures" and len(rows) == 40 and {r[1] for r in rows} == {f"u{i}" for i in range(40)}
+    assert all(r[0] == "offer-t" and isinstance(r[5], datetime) and r[5].microsecond == 0 for r in rows)
+
+
+def test_template_needs_the_mark_exactly_once():
+    assert _template({"a": "\x00unit\x00", "b": 1}) == ('{"a":', ',"b":1}')
+    assert _template({"a": "\x00unit\x00", "b": "\x00unit\x00"}) is None
+    assert _template({"a": 1}) is None
