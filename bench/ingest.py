@@ -207,7 +207,9 @@ def run_backend(backend: str, duration: int, workers: int = 2, threads: int = 16
     that both see the same machine; the median run of each is reported."""
     from ingest_service.testing import Server
 
-    env = {"INGEST_RATE_LIMIT": "1000000", "INGEST_RATE_BURST": "1000000", "INGEST_WRITER": writer}
+    # as deployed: a pseudonym key of its own (production refuses to start without one)
+    env = {"INGEST_RATE_LIMIT": "1000000", "INGEST_RATE_BURST": "1000000", "INGEST_WRITER": writer,
+           "ANALYTICS_PSEUDONYM_KEY": "bench-" + uuid.uuid4().hex}  # fmt: skip
     runs: dict[str, list[dict[str, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         url, cleanup = _database(backend, Path(tmp))

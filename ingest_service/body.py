@@ -121,6 +121,10 @@ def _reject_constant(name: str) -> Any:
     raise _bad("not_finite", f"JSON numbers must be finite (got {name})")
 
 
+#: One decoder for every request (``json.loads`` with an option builds a decoder and its scanner per call).
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def parse_json(data: bytes) -> Any:
     """Decode UTF-8 (a leading BOM is allowed) and parse strict JSON: no NaN/Infinity, bounded nesting."""
     try:
@@ -132,7 +136,7 @@ def parse_json(data: bytes) -> Any:
     if not text.strip():
         raise _bad("empty_body", "the body is empty (expected a JSON event or {\"batch\": [...]})")
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = _DECODER.decode(text)
     except falcon.HTTPError:
         raise
     except json.JSONDecodeError as exc:

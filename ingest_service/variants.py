@@ -52,7 +52,16 @@ _MAX_RECORDED = 200_000
 
 
 def _utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    """The current UTC second (naive), made once per second: every new unit's exposure needs it."""
+    global _now_cache
+    second = int(time.time())
+    cached = _now_cache
+    if cached[0] != second:
+        cached = _now_cache = (second, datetime.fromtimestamp(second, UTC).replace(tzinfo=None))
+    return cached[1]
+
+
+_now_cache: tuple[int, datetime] = (0, datetime(1970, 1, 1))
 
 
 class _Test:

@@ -63,8 +63,9 @@ def fnv1a32(text: str, start: int = _FNV_OFFSET) -> int:
         points: Iterable[int] = text.encode("latin-1")
     except UnicodeEncodeError:
         points = map(ord, text)
+    prime, mask = _FNV_PRIME, _MASK  # locals: a global lookup per character costs a third of the loop
     for c in points:
-        h = ((h ^ c) * _FNV_PRIME) & _MASK
+        h = ((h ^ c) * prime) & mask
     return h
 
 
