@@ -196,6 +196,43 @@ def _fsync_ms(tmp: Path, commits: int = 200) -> float:
     return (time.perf_counter() - start) / commits * 1000
 
 
+def _storage_only(url: str, batches: int = 80, per_group: int = 4) -> dict[str, float]:
+    """The writer's own ceiling, without HTTP: the benchmark's 100-event batches, prepared beforehand, written by
+    :meth:`GroupWriter.write_now` ``per_group`` batches per transaction (what the writer process does under load)."""
+    import time
+    from datetime import UTC, datetime
+
+    from sqlalchemy import make_url
+
+    from analytics.db import get_engine
+    from analytics.events import validate_event
+    from analytics.storage import prepare_events
+    from ingest_service.store import store_event_groups
+    from ingest_service.writer import GroupWriter, Job
+
+    run, now = uuid.uuid4().hex[:12], datetime.now(UTC).replace(tzinfo=None)
+    data = {"step": 3, "seconds_on_step": 12.5, "source": "google", "medium": "cpc", "campaign": "spring",
+            "device": "desktop", "country": "US", "region": "CA"}  # fmt: skip
+    dialect = make_url(url).get_backend_name()
+    payloads = []
+    for b in range(batches):
+        events = [validate_event({"event_type": "calculator_step_completed", "session_id": f"sess-{run}-{i % 997}",
+                                  "event_id": f"{run}-{i}", "event_data": data}, now=now)
+                  for i in range(b * 100, b * 100 + 100)]  # fmt: skip
+        for e in events:
+            e.received_at = now
+        payloads.append(tuple(prepare_events(events, dialect)))
+    writer = GroupWriter(lambda: get_engine(url), {"events": store_event_groups})
+    wall, cpu = time.perf_counter(), time.process_time()
+    for lo in range(0, batches, per_group):
+        jobs = [Job("events", p, 100, True) for p in payloads[lo : lo + per_group]]
+        writer.write_now(jobs)
+        if any(j.error is not None for j in jobs):
+            raise RuntimeError(f"storage benchmark failed: {jobs[0].error}")
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return {"events_per_s": batches * 100 / wall, "cpu_us_per_event": cpu / (batches * 100) * 1e6}
+
+
 def _median_run(runs: list[dict[str, float]]) -> dict[str, float]:
     """The run with the median requests/s (its latencies stay consistent with its rate)."""
     return sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
@@ -241,9 +278,11 @@ def run_backend(backend: str, duration: int, workers: int = 2, threads: int = 16
                 )
             order = ["hello POST", "hello GET", "single event", "single event, half load", "batch of 100", "variant"]
             results = {name: results[name] for name in order}
+            storage = sorted((_storage_only(url) for _ in range(repeat)), key=lambda r: r["events_per_s"])
             results["_context"] = {"fsync_ms": _fsync_ms(Path(tmp)), "fsync_before_ms": fsync,
                                    "load": os.getloadavg()[0], "workers": workers, "threads": threads,
-                                   "repeat": repeat, "writer": writer}  # fmt: skip
+                                   "repeat": repeat, "writer": writer,
+                                   "storage": storage[len(storage) // 2]}  # fmt: skip
         finally:
             from analytics.db import dispose_engines
 
@@ -266,6 +305,9 @@ def _table(backend: str, r: dict[str, dict[str, float]]) -> str:
         ev = f"{events:,.0f}" if events == events else ""
         rows.append(f"| {name} | {m['rps']:,.0f} | {ev} | {m['rps'] / base:.2f} | {m['p50']:.2f} | "
                     f"{m['p99']:.2f} | {m['non2xx']:.0f} |")  # fmt: skip
+    st = ctx["storage"]
+    rows += ["", f"Storage alone (no HTTP; 100-event batches, 4 per transaction, written by the group writer in this "
+                 f"process): {st['events_per_s']:,.0f} events/s, {st['cpu_us_per_event']:.0f} µs CPU per event."]
     return "\n".join(rows)
 
 
