@@ -40,7 +40,7 @@ class CorsMiddleware:
         return self.any or origin in self.origins or (req is not None and origin == f"{req.scheme}://{req.netloc}")
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
-        origin = req.get_header("Origin")
+        origin = req.env.get("HTTP_ORIGIN")  # as req.get_header("Origin"), without its KeyError when absent
         if origin is None:
             return
         ok = self.allowed(origin, req)
@@ -67,7 +67,7 @@ class CorsMiddleware:
             )
 
     def process_response(self, req: falcon.Request, resp: falcon.Response, resource: Any, req_succeeded: bool) -> None:
-        origin = req.get_header("Origin")
+        origin = req.env.get("HTTP_ORIGIN")
         if origin is not None and self.allowed(origin, req):
             resp.set_header("Access-Control-Allow-Origin", origin)
             resp.set_header("Access-Control-Allow-Credentials", "true")
@@ -128,12 +128,13 @@ class RateLimitMiddleware:
         self.trust_forwarded = config.trust_forwarded
 
     def client(self, req: falcon.Request) -> str:
-        key = req.get_header("X-API-Key")
+        env = req.env
+        key = env.get("HTTP_X_API_KEY") or ""
         if self.trust_forwarded:
-            forwarded = req.get_header("X-Forwarded-For")
+            forwarded = env.get("HTTP_X_FORWARDED_FOR")
             if forwarded:
-                return forwarded.split(",")[0].strip() + "|" + (key or "")
-        return (req.remote_addr or "unknown") + "|" + (key or "")
+                return forwarded.split(",")[0].strip() + "|" + key
+        return (env.get("REMOTE_ADDR", "127.0.0.1") or "unknown") + "|" + key  # as req.remote_addr
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         if self.bucket is None or req.method == "OPTIONS" or req.path.startswith(_OPEN_PATHS) or resp.complete:
