@@ -155,3 +155,40 @@ def test_claim_is_exclusive(tmp_path):
     assert claim(tmp_path / "x.sock") is None
     first.close()
     assert claim(tmp_path / "x.sock") is not None
+
+
+def test_the_writers_handlers_do_not_import_the_statistics(tmp_path):
+    """Importing analytics.experiments (scipy, statsmodels) inside the writer took 6 s under load, and no event was
+    written meanwhile: events and exposures must be stored with the storage code alone."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = f"""
+import sys
+from datetime import datetime
+from analytics.db import get_engine, upgrade
+from analytics.events import validate_event
+from analytics.storage import prepare_events
+from ingest_service.config import Config
+from ingest_service.writer import Job
+from ingest_service.writer_server import build_writer
+url = "sqlite:///{tmp_path / 'h.db'}"
+upgrade(url)
+writer = build_writer(Config(database_url=url))
+now = datetime(2026, 11, 25, 12)
+event = validate_event({{"event_type": "ai_calculator_opened", "session_id": "s", "event_id": "e1"}}, now=now)
+event.received_at = now
+jobs = [Job("events", tuple(prepare_events([event], "sqlite")), 1, True),
+        Job("exposures", [("t", "u1", "control", 0, 0.25, now)], 1, False)]
+writer.write_now(jobs)
+assert [j.error for j in jobs] == [None, None], jobs
+with get_engine(url).connect() as conn:
+    print(conn.exec_driver_sql("SELECT count(*) FROM analytics_events").scalar(),
+          conn.exec_driver_sql("SELECT count(*) FROM ab_assignments").scalar())
+print(sorted(m for m in ("scipy", "statsmodels", "analytics.experiments") if m in sys.modules))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["1 1", "[]"]
