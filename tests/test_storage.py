@@ -154,3 +154,14 @@ def test_write_exposures_first_row_wins_and_recorded_units_stay(engine):
         rows = conn.execute(select(ab_assignments).order_by(ab_assignments.c.test_id, ab_assignments.c.unit_id)).all()
     assert [tuple(r) for r in rows] == [("s", "u1", "b", 0, None, t1), ("t", "u1", "control", 0, 0.25, t0),
                                         ("t", "u2", "b", 1, 0.75, t1)]  # fmt: skip
+
+
+def test_json_text_is_compact_json_and_keeps_big_integers_exact():
+    import json
+
+    from analytics.storage import json_text
+
+    value = {"step": 3, "price": 12.5, "tiny": 1e-7, "big": 1e16, "name": "Zoë \u2028", "list": [True, None]}
+    assert json.loads(json_text(value)) == value
+    assert json_text({"step": 3, "name": "Zoë"}) == '{"step":3,"name":"Zoë"}'  # compact, UTF-8
+    assert json.loads(json_text({"n": 2**70})) == {"n": 2**70}  # beyond orjson's 64 bits: the json module writes it
