@@ -20,8 +20,10 @@ __all__ = ["parse_json", "read_body"]
 _JSON_TYPES = frozenset({"application/json", "text/plain", ""})
 _SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 _SUSPECT_ESCAPE_BYTES = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
-# orjson reads an integer beyond 64 bits as a float; the json module keeps it exact
-_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+# orjson reads an integer beyond 64 bits as a float; the json module keeps it exact. A body with a run of 19 digits
+# takes the json module's path: digits mapped to "0", the rest to " ", then a substring search (a regex costs 10x).
+_DIGITS_ONLY = bytes(48 if 48 <= c <= 57 else 32 for c in range(256))
+_LONG_DIGITS = b"0" * 19
 
 
 def _bad(code: str, message: str) -> falcon.HTTPBadRequest:
@@ -140,7 +142,7 @@ def parse_json(data: bytes) -> Any:
     levels is parsed rather than refused whole; its event is then rejected by validation (``event_data`` may be
     nested 5 levels).
     """
-    if not _LONG_DIGITS.search(data):
+    if _LONG_DIGITS not in data.translate(_DIGITS_ONLY):
         try:
             value = orjson.loads(data)
         except orjson.JSONDecodeError:
