@@ -271,6 +271,9 @@ def run_backend(backend: str, duration: int, workers: int = 2, threads: int = 16
                             result["events_per_s"] = (_count_events(url) - before) / duration
                         runs.setdefault(name, []).append(result)
                 results = {name: _median_run(r) for name, r in runs.items()}
+                # each run against the hello-world run just before it: drifts of the machine cancel out
+                paired = {name: sorted(s["rps"] / h["rps"] for s, h in zip(runs[name], runs[base], strict=True))
+                          for name, base in (("single event", "hello POST"), ("variant", "hello GET"))}  # fmt: skip
                 half = results["single event"]["rps"] / 2
                 delay = max(1, round(16 / half * 1000 - results["single event"]["p50"]))
                 results["single event, half load"] = _wrk(
@@ -282,7 +285,7 @@ def run_backend(backend: str, duration: int, workers: int = 2, threads: int = 16
             results["_context"] = {"fsync_ms": _fsync_ms(Path(tmp)), "fsync_before_ms": fsync,
                                    "load": os.getloadavg()[0], "workers": workers, "threads": threads,
                                    "repeat": repeat, "writer": writer,
-                                   "storage": storage[len(storage) // 2]}  # fmt: skip
+                                   "storage": storage[len(storage) // 2], "paired": paired}  # fmt: skip
         finally:
             from analytics.db import dispose_engines
 
@@ -305,6 +308,9 @@ def _table(backend: str, r: dict[str, dict[str, float]]) -> str:
         ev = f"{events:,.0f}" if events == events else ""
         rows.append(f"| {name} | {m['rps']:,.0f} | {ev} | {m['rps'] / base:.2f} | {m['p50']:.2f} | "
                     f"{m['p99']:.2f} | {m['non2xx']:.0f} |")  # fmt: skip
+    for name, ratios in ctx["paired"].items():
+        rows.append(f"| {name}: each run / the hello-world run before it | | | {ratios[len(ratios) // 2]:.2f} "
+                    f"({', '.join(f'{x:.2f}' for x in ratios)}) | | | |")  # fmt: skip
     st = ctx["storage"]
     rows += ["", f"Storage alone (no HTTP; 100-event batches, 4 per transaction, written by the group writer in this "
                  f"process): {st['events_per_s']:,.0f} events/s, {st['cpu_us_per_event']:.0f} µs CPU per event."]
