@@ -115,3 +115,19 @@ def test_bad_weights_message(ab):
     with pytest.raises(InvalidParameterError) as exc:
         ab.set_weights(tid, [0.5, 0.6])
     assert str(exc.value) == "'weights' must be 2 positive numbers summing to 1 (got weights=[0.5, 0.6])"
+
+
+def test_record_exposures_stores_naive_utc_and_ignores_recorded_units(engine):
+    from datetime import UTC, timedelta, timezone
+
+    from analytics.experiments import record_exposures
+
+    cet = timezone(timedelta(hours=1))
+    row = {"test_id": "t", "unit_id": "u1", "variant": "b", "phase": 0, "hash_value": 0.5,
+           "first_exposure_at": datetime(2026, 11, 25, 13, 0, tzinfo=cet)}  # fmt: skip
+    with engine.begin() as conn:
+        record_exposures(conn, [row])
+        record_exposures(conn, [{**row, "variant": "a", "first_exposure_at": datetime(2026, 11, 26, tzinfo=UTC)}])
+    with engine.connect() as conn:
+        stored = conn.execute(select(ab_assignments.c.variant, ab_assignments.c.first_exposure_at)).all()
+    assert [tuple(r) for r in stored] == [("b", datetime(2026, 11, 25, 12, 0))]

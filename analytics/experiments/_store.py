@@ -20,14 +20,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from analytics.errors import InvalidParameterError, NotFoundError
 from analytics.experiments._config import STATUSES, TEST_TYPES, ExperimentConfig, Phase, Variant, iso
 from analytics.experiments._hashing import Assigner, Assignment
 from analytics.schema import ab_assignments, ab_tests
-from analytics.storage import EXPOSURE_COLUMNS, write_exposures
+from analytics.storage import EXPOSURE_COLUMNS, to_naive_utc, write_exposures
 
 __all__ = [
     "archive_test",
@@ -265,15 +263,11 @@ def assigner_for(cfg: ExperimentConfig) -> Assigner:
     )  # fmt: skip
 
 
-def _insert_ignore(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    ins = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    conn.execute(ins(ab_assignments).on_conflict_do_nothing(index_elements=["test_id", "unit_id"]), rows)
-
-
 def record_exposures(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """Insert first-exposure rows, ignoring units already recorded (bulk form of the exposure log; see
     :func:`analytics.storage.write_exposures`, which takes the same rows as tuples)."""
-    write_exposures(conn, [tuple(r[c] for c in EXPOSURE_COLUMNS) for r in rows])
+    write_exposures(conn, [(*(r[c] for c in EXPOSURE_COLUMNS[:-1]),
+                            to_naive_utc(r["first_exposure_at"], "first_exposure_at")) for r in rows])  # fmt: skip
 
 
 def get_variant(
@@ -308,7 +302,7 @@ def get_variant(
         if cfg.status != "running":
             return replace(result, variant=cfg.variant_names[0], variation_index=0, in_test=False)
         if result.in_test and record:
-            _insert_ignore(
+            record_exposures(
                 conn,
                 [{"test_id": test_id, "unit_id": unit, "variant": result.variant, "phase": result.phase,
                   "hash_value": result.bucket, "first_exposure_at": now or _now()}],
