@@ -62,6 +62,7 @@ __all__ = ["WriterServer", "build_writer", "claim", "frame", "main"]
 _log = logging.getLogger("ingest_service.writer_server")
 _HEADER = struct.Struct("!I")
 _MAX_FRAME = 256 << 20
+_RECV = 1 << 16
 
 
 def frame(message: Any) -> bytes:
@@ -96,7 +97,7 @@ class _Peer:
         closed = False
         while True:
             try:
-                data = self.sock.recv(1 << 16)
+                data = self.sock.recv(_RECV)
             except BlockingIOError:
                 break
             except OSError:
@@ -106,6 +107,8 @@ class _Peer:
                 closed = True
                 break
             self.buf += data
+            if len(data) < _RECV:  # drained (no recv that ends in EAGAIN); later data wakes the selector again
+                break
         out = []
         while len(self.buf) >= 4:
             (n,) = _HEADER.unpack_from(self.buf)
