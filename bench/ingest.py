@@ -13,7 +13,9 @@ numbers; every workload runs ``--repeat`` times alternating with the hello-world
 - 100-event batches, in events stored per second;
 - ``GET /api/analytics/ab-testing/{id}/variant`` for distinct users of a running test.
 
-Load generator: Debian's ``wrk`` (``-t2 -c16``) on loopback; pacing uses wrk's Lua ``delay()``. PostgreSQL runs
+Load generator: Debian's ``wrk`` (``-t2 -c16``) on loopback; pacing uses wrk's Lua ``delay()``. Each run also
+reports the CPU time per request of the server's processes (gunicorn master and workers), of the writer process and
+of wrk: the three share the two cores, so these say where a workload's time goes. PostgreSQL runs
 when ``TEST_DATABASE_URL`` is set (a schema of its own, dropped afterwards).
 """
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -101,9 +104,34 @@ def _ms(text: str) -> float:
     return float(m.group(1)) * _UNITS[m.group(2)]
 
 
-def _wrk(port: int, lua: str, duration: int, connections: int = 16) -> dict[str, float]:
+def _cpu_seconds(pgid: int) -> dict[str, float]:
+    """CPU seconds (user + system, all threads) used so far by the processes of process group ``pgid``: the
+    gunicorn master and workers (``server``) and the writer process they started (``writer``)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {"server": 0.0, "writer": 0.0}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+            if int(fields[2]) != pgid:
+                continue
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read()
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile
+        out["writer" if b"writer_server" in cmd else "server"] += (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def _wrk(port: int, lua: str, duration: int, connections: int = 16, pgid: int | None = None) -> dict[str, float]:
+    """One wrk run; with ``pgid`` (the server's process group) also the CPU µs per request of the server's
+    processes, of the writer process and of wrk itself (the three share the machine's cores)."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(lua)
+    before = _cpu_seconds(pgid) if pgid else None
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     try:
         out = subprocess.run(
             ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", f.name,
@@ -112,13 +140,21 @@ def _wrk(port: int, lua: str, duration: int, connections: int = 16) -> dict[str,
         ).stdout  # fmt: skip
     finally:
         os.unlink(f.name)
+    after = _cpu_seconds(pgid) if pgid else None
+    done = resource.getrusage(resource.RUSAGE_CHILDREN)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))
     p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors:.*", out)
-    return {"rps": rps, "p50": p50, "p99": p99, "non2xx": float(non2xx.group(1)) if non2xx else 0.0,
-            "socket_errors": 1.0 if errors else 0.0}  # fmt: skip
+    result = {"rps": rps, "p50": p50, "p99": p99, "non2xx": float(non2xx.group(1)) if non2xx else 0.0,
+              "socket_errors": 1.0 if errors else 0.0}  # fmt: skip
+    if before is not None and after is not None and rps > 0:
+        per = 1e6 / (rps * duration)
+        result["cpu_server_us"] = (after["server"] - before["server"]) * per
+        result["cpu_writer_us"] = (after["writer"] - before["writer"]) * per
+        result["cpu_wrk_us"] = (done.ru_utime + done.ru_stime - children.ru_utime - children.ru_stime) * per
+    return result
 
 
 def _lua(template: str, **values: object) -> str:
@@ -254,6 +290,7 @@ def run_backend(backend: str, duration: int, workers: int = 2, threads: int = 16
             with (Server(url, env, workers=workers, threads=threads, app="bench.ingest:hello_app") as hello,
                   Server(url, env, workers=workers, threads=threads) as srv):  # fmt: skip
                 _wrk(srv.port, _lua(_EVENT_LUA, PATH=path, BATCH=1), 2)  # warm-up: the writer process starts
+                pgids = {hello.port: hello.proc.pid, srv.port: srv.proc.pid}  # each server leads its own session
                 for _ in range(repeat):
                     for name, port, lua in (
                         ("hello POST", hello.port, _lua(_EVENT_LUA, PATH="/hello", BATCH=1)),
@@ -263,7 +300,7 @@ def run_backend(backend: str, duration: int, workers: int = 2, threads: int = 16
                         ("batch of 100", srv.port, _lua(_EVENT_LUA, PATH=path, BATCH=100)),
                     ):
                         before = _count_events(url) if name == "batch of 100" else 0
-                        result = _wrk(port, lua, duration)
+                        result = _wrk(port, lua, duration, pgid=pgids[port])
                         if name == "batch of 100":
                             result["events_per_s"] = (_count_events(url) - before) / duration
                         runs.setdefault(name, []).append(result)
@@ -274,7 +311,8 @@ def run_backend(backend: str, duration: int, workers: int = 2, threads: int = 16
                 half = results["single event"]["rps"] / 2
                 delay = max(1, round(16 / half * 1000 - results["single event"]["p50"]))
                 results["single event, half load"] = _wrk(
-                    srv.port, _lua(_EVENT_LUA + _PACE_LUA, PATH=path, BATCH=1, DELAY_MS=delay), duration
+                    srv.port, _lua(_EVENT_LUA + _PACE_LUA, PATH=path, BATCH=1, DELAY_MS=delay), duration,
+                    pgid=srv.proc.pid,
                 )
             order = ["hello POST", "hello GET", "single event", "single event, half load", "batch of 100", "variant"]
             results = {name: results[name] for name in order}
@@ -293,8 +331,8 @@ def run_backend(backend: str, duration: int, workers: int = 2, threads: int = 16
 
 def _table(backend: str, r: dict[str, dict[str, float]]) -> str:
     hp, hg = r["hello POST"]["rps"], r["hello GET"]["rps"]
-    rows = [f"### {backend}", "", "| workload | req/s | events/s | vs hello-world | p50 ms | p99 ms | non-2xx |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
+    rows = [f"### {backend}", "", "| workload | req/s | events/s | vs hello-world | p50 ms | p99 ms | non-2xx | "
+            "CPU µs per request: server / writer / wrk |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
     ctx = r.pop("_context")
     rows[0] += (f" — {ctx['workers']} workers × {ctx['threads']} threads, {ctx['writer']} writer; median of "
                 f"{ctx['repeat']} alternating runs; SQLite FULL commit {ctx['fsync_before_ms']:.1f} ms before / "
@@ -303,11 +341,13 @@ def _table(backend: str, r: dict[str, dict[str, float]]) -> str:
         base = hg if name in ("hello GET", "variant") else hp
         events = m.get("events_per_s", m["rps"] if name.startswith("single") else float("nan"))
         ev = f"{events:,.0f}" if events == events else ""
+        cpu = (f"{m['cpu_server_us']:.0f} / {m['cpu_writer_us']:.0f} / {m['cpu_wrk_us']:.0f}"
+               if "cpu_server_us" in m else "")
         rows.append(f"| {name} | {m['rps']:,.0f} | {ev} | {m['rps'] / base:.2f} | {m['p50']:.2f} | "
-                    f"{m['p99']:.2f} | {m['non2xx']:.0f} |")  # fmt: skip
+                    f"{m['p99']:.2f} | {m['non2xx']:.0f} | {cpu} |")  # fmt: skip
     for name, ratios in ctx["paired"].items():
         rows.append(f"| {name}: each run / the hello-world run before it | | | {ratios[len(ratios) // 2]:.2f} "
-                    f"({', '.join(f'{x:.2f}' for x in ratios)}) | | | |")  # fmt: skip
+                    f"({', '.join(f'{x:.2f}' for x in ratios)}) | | | | |")  # fmt: skip
     st = ctx["storage"]
     rows += ["", f"Storage alone (no HTTP; 100-event batches, 4 per transaction, written by the group writer in this "
                  f"process): {st['events_per_s']:,.0f} events/s, {st['cpu_us_per_event']:.0f} µs CPU per event."]
