@@ -105,6 +105,10 @@ class Config:
         ``INGEST_TRUST_FORWARDED=1``: take the client address from ``X-Forwarded-For`` (behind a proxy only).
     variant_cache_seconds:
         ``INGEST_VARIANT_CACHE_SECONDS``: how long a test's configuration is cached (default 5).
+    wal_autocheckpoint:
+        ``INGEST_WAL_AUTOCHECKPOINT``: on SQLite, the WAL pages after which the writer's commit checkpoints (default
+        10,000, a WAL of up to ≈40 MB; SQLite's own default is 1,000; at least 100). Measured: 100-event batches
+        +5-14 % (fewer checkpoints copying pages the next group dirties again), single events unchanged.
     writer:
         ``INGEST_WRITER``: ``process`` (default) -- one writer process per machine and database serves every
         worker (:mod:`ingest_service.writer_server`); ``thread`` -- a group writer thread in each worker.
@@ -129,6 +133,7 @@ class Config:
     rate_burst: int = 100
     trust_forwarded: bool = False
     variant_cache_seconds: float = 5.0
+    wal_autocheckpoint: int = 10_000
     writer: str = "process"
 
     @classmethod
@@ -157,5 +162,6 @@ class Config:
             rate_burst=_int(env, "INGEST_RATE_BURST", 100, 1),
             trust_forwarded=(env.get("INGEST_TRUST_FORWARDED") or "").strip().lower() in ("1", "true", "yes"),
             variant_cache_seconds=_float(env, "INGEST_VARIANT_CACHE_SECONDS", 5.0),
+            wal_autocheckpoint=_int(env, "INGEST_WAL_AUTOCHECKPOINT", 10_000, 100),
             writer=_choice(env, "INGEST_WRITER", ("process", "thread")),
         )

@@ -111,6 +111,8 @@ class GroupWriter:
         The writer connection's SQLite busy timeout; :meth:`submit` waits this plus 2 s for the commit.
     db_backoff:
         Seconds to fail fast after the database was found unreachable.
+    wal_autocheckpoint:
+        SQLite: ``PRAGMA wal_autocheckpoint`` of the writer's connection (None: SQLite's default, 1,000 pages).
     """
 
     def __init__(
@@ -122,6 +124,7 @@ class GroupWriter:
         group_max_events: int = 5_000,
         write_timeout: float = 10.0,
         db_backoff: float = 1.0,
+        wal_autocheckpoint: int | None = None,
     ) -> None:
         self._engine_factory = engine_factory
         self._handlers = handlers
@@ -132,6 +135,7 @@ class GroupWriter:
         self.group_max_events = group_max_events
         self.write_timeout = write_timeout
         self.db_backoff = db_backoff
+        self.wal_autocheckpoint = wal_autocheckpoint
         self._cond = threading.Condition()
         self._queue: deque[Job] = deque()
         self._pending = 0
@@ -271,6 +275,8 @@ class GroupWriter:
                 if conn.dialect.name == "sqlite":
                     if conn.info.get("ingest_busy_timeout") != self.write_timeout:  # once per connection
                         conn.exec_driver_sql(f"PRAGMA busy_timeout={int(self.write_timeout * 1000)}")
+                        if self.wal_autocheckpoint is not None:
+                            conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={int(self.wal_autocheckpoint)}")
                         conn.info["ingest_busy_timeout"] = self.write_timeout
                     conn.exec_driver_sql("BEGIN IMMEDIATE")  # hold the write lock from the first read
                 elif conn.dialect.name == "postgresql" and not conn.info.get("ingest_synchronous_commit"):

@@ -72,7 +72,7 @@ def socket_path(config: Config, runtime_dir: str | None = None) -> Path:
             f"(got uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):04o})"
         )
     key = "|".join(map(str, (config.database_url, config.queue_events, config.group_max_events,
-                             config.write_timeout, config.db_backoff)))  # fmt: skip
+                             config.write_timeout, config.db_backoff, config.wal_autocheckpoint)))  # fmt: skip
     return base / f"writer-{hashlib.sha256(key.encode()).hexdigest()[:20]}.sock"
 
 
@@ -84,6 +84,7 @@ def _writer_env(config: Config) -> dict[str, str]:
         INGEST_GROUP_MAX_EVENTS=str(config.group_max_events),
         INGEST_WRITE_TIMEOUT=repr(config.write_timeout),
         INGEST_DB_BACKOFF=repr(config.db_backoff),
+        INGEST_WAL_AUTOCHECKPOINT=str(config.wal_autocheckpoint),
     )
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_ROOT), env.get("PYTHONPATH")) if p)
     return env

@@ -279,6 +279,7 @@ def build_writer(config: Config) -> GroupWriter:
         group_max_events=config.group_max_events,
         write_timeout=config.write_timeout,
         db_backoff=config.db_backoff,
+        wal_autocheckpoint=config.wal_autocheckpoint,
     )
 
 

@@ -33,6 +33,8 @@ def test_config_defaults_and_parsing():
     assert cfg.max_age == timedelta(days=3)
     assert (cfg.queue_events, cfg.ready_events) == (100, 50)
     assert (cfg.max_batch, cfg.max_future, cfg.skew_threshold) == (500, timedelta(minutes=5), timedelta(seconds=30))
+    assert cfg.wal_autocheckpoint == 10_000
+    assert Config.from_env({"INGEST_WAL_AUTOCHECKPOINT": "2500"}).wal_autocheckpoint == 2500
 
 
 @pytest.mark.parametrize(("name", "value", "message"), [
@@ -40,6 +42,7 @@ def test_config_defaults_and_parsing():
     ("INGEST_MAX_BATCH", "ten", "INGEST_MAX_BATCH must be an integer >= 1 (got 'ten')"),
     ("INGEST_WRITE_TIMEOUT", "nan", "INGEST_WRITE_TIMEOUT must be a number >= 0.1 (got 'nan')"),
     ("INGEST_RATE_LIMIT", "-1", "INGEST_RATE_LIMIT must be a number >= 0 (got '-1')"),
+    ("INGEST_WAL_AUTOCHECKPOINT", "0", "INGEST_WAL_AUTOCHECKPOINT must be an integer >= 100 (got '0')"),
 ])
 def test_config_errors_name_variable_expected_and_got(name, value, message):
     with pytest.raises(ConfigError) as err:
@@ -171,6 +174,16 @@ def test_writer_database_unavailable_then_backoff(tmp_path):
     with pytest.raises(DatabaseUnavailable) as err:  # backing off: refused at once
         writer.submit("n", 2)
     assert str(err.value) == writer.last_error
+
+
+def test_writer_sets_its_wal_checkpoint_interval_on_sqlite(tmp_path):
+    engine = _sqlite_engine(tmp_path)
+    pragma = lambda c, p: [c.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()] * len(p)  # noqa: E731
+    assert GroupWriter(lambda: engine, {"n": pragma}, wal_autocheckpoint=2500).submit("n", 1) == 2500
+    assert GroupWriter(lambda: engine, {"n": pragma}).submit("n", 1) == 1000  # None: SQLite's default
+    from ingest_service.writer_server import build_writer
+
+    assert build_writer(Config(database_url=str(engine.url))).wal_autocheckpoint == 10_000
 
 
 @pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL"), reason="TEST_DATABASE_URL is not set")
