@@ -348,10 +348,38 @@ def _table(backend: str, r: dict[str, dict[str, float]]) -> str:
     for name, ratios in ctx["paired"].items():
         rows.append(f"| {name}: each run / the hello-world run before it | | | {ratios[len(ratios) // 2]:.2f} "
                     f"({', '.join(f'{x:.2f}' for x in ratios)}) | | | | |")  # fmt: skip
+    rows += ["", *_verdicts(r, ctx["paired"])]
     st = ctx["storage"]
     rows += ["", f"Storage alone (no HTTP; 100-event batches, 4 per transaction, written by the group writer in this "
                  f"process): {st['events_per_s']:,.0f} events/s, {st['cpu_us_per_event']:.0f} µs CPU per event."]
     return "\n".join(rows)
+
+
+#: Issue 4's bars: (label, measured value's name, comparison, bar).
+TARGETS = (
+    ("single events ≥ 0.50 of hello-world req/s (paired median)", "single", ">=", 0.50),
+    ("p99 < 20 ms at half that load", "half_p99", "<", 20.0),
+    ("100-event batches ≥ 50,000 events/s", "batch", ">=", 50_000.0),
+    ("variant ≥ 0.80 of hello-world req/s (paired median)", "variant", ">=", 0.80),
+)
+
+
+def _verdicts(r: dict[str, dict[str, float]], paired: dict[str, list[float]]) -> list[str]:
+    """One line per bar of the issue: the measured value and whether it is met (ratios as paired medians: each run
+    against the hello-world run just before it, which cancels the machine's drift between runs)."""
+    values = {
+        "single": paired["single event"][len(paired["single event"]) // 2],
+        "half_p99": r["single event, half load"]["p99"],
+        "batch": r["batch of 100"]["events_per_s"],
+        "variant": paired["variant"][len(paired["variant"]) // 2],
+    }
+    lines = []
+    for label, key, op, bar in TARGETS:
+        value = values[key]
+        met = value >= bar if op == ">=" else value < bar
+        shown = f"{value:,.0f}" if bar > 100 else f"{value:.1f} ms" if key == "half_p99" else f"{value:.2f}"
+        lines.append(f"- {label}: {shown} -- {'met' if met else 'NOT met'}")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> None:
