@@ -3,10 +3,13 @@
 Fast path. A running test with a single phase assigns deterministically: the unit's GrowthBook hash
 (:class:`analytics.experiments.Assigner`) under the only weights the test ever had, which is also what a recorded
 first exposure of that unit holds. So the answer is computed from the test's cached configuration without a
-database round trip, and the first exposure is recorded shortly after the response: buffered for at most 0.2 s
-(or 500 units), then written by the group writer as one insert-or-ignore via
-:func:`analytics.storage.write_exposures` (a process remembers the units it recorded). A crash can lose the
-last 0.2 s of exposure rows -- not the assignments, which are deterministic, nor any acknowledged event.
+database round trip, and the first exposure is recorded shortly after the response: buffered for at most 1 s
+(or 5,000 units), then written by the group writer as one insert-or-ignore via
+:func:`analytics.storage.write_exposures` (a process remembers the units it recorded); a process that exits
+normally flushes its buffer first. A crash can lose the last second of exposure rows -- not the assignments, which
+are deterministic, nor any acknowledged event. (0.2 s / 500 units until 2026-12-05: one transaction per 500 new
+units made the writer spend 17-18 µs per unit against 10 µs with larger flushes, and the variant rate was 7-8 %
+lower.)
 Slow path. A test that is paused/stopped, or whose weights changed (several phases), must honour exposures
 recorded earlier: :func:`analytics.experiments.get_variant` (``record=False``) reads them; a unit newly in the
 test is then recorded as above.
@@ -18,6 +21,7 @@ reason ``config_unavailable``.
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import threading
@@ -46,8 +50,8 @@ except ImportError:  # pragma: no cover - NOTE: until analytics/experiments/__in
 __all__ = ["VariantService", "dumps"]
 
 _MAX_TESTS = 1_000
-_FLUSH_SECONDS = 0.2
-_FLUSH_ROWS = 500
+_FLUSH_SECONDS = 1.0
+_FLUSH_ROWS = 5_000
 _MAX_RECORDED = 200_000
 
 
@@ -153,11 +157,20 @@ class VariantService:
                 self._flusher_pid = os.getpid()
                 self._rows.clear()
                 threading.Thread(target=self._flush_loop, name="ingest-exposures", daemon=True).start()
+                atexit.register(self._flush_at_exit)
 
     def _flush_loop(self) -> None:
         tick = threading.Event()
         while not tick.wait(_FLUSH_SECONDS):
             self.flush_exposures()
+
+    def _flush_at_exit(self) -> None:
+        """A worker stopping normally hands over its buffered units -- to a writer that is still there: none is
+        started at exit (the server's whole process group may be stopping)."""
+        stop = getattr(self._writer, "stop_spawning", None)
+        if stop is not None:
+            stop()
+        self.flush_exposures()
 
     def flush_exposures(self) -> None:
         """Hand the buffered first exposures to the group writer as one job (one insert-or-ignore)."""

@@ -117,6 +117,7 @@ class RemoteWriter:
         self._local = threading.local()
         self._spawn_lock = threading.Lock()
         self._child: subprocess.Popen[bytes] | None = None
+        self._spawning = True
         _writers.add(self)
 
     # -- connection -------------------------------------------------------------------------------------------
@@ -153,6 +154,8 @@ class RemoteWriter:
                 return sock
             except (FileNotFoundError, ConnectionRefusedError):
                 sock.close()
+                if not self._spawning:
+                    raise DatabaseUnavailable("no writer process is running (not starting one: shutting down)") from None
                 self._spawn()
             if time.monotonic() > deadline:
                 raise DatabaseUnavailable(f"the writer process did not start within {timeout:g} s")
@@ -184,6 +187,10 @@ class RemoteWriter:
         except (EOFError, OSError) as exc:
             self._drop()
             raise DatabaseUnavailable(f"the writer process went away ({exc or type(exc).__name__})") from None
+
+    def stop_spawning(self) -> None:
+        """From now on, fail at once instead of starting a writer process when none answers (at exit)."""
+        self._spawning = False
 
     # -- the GroupWriter interface ----------------------------------------------------------------------------
     def submit(self, kind: str, payload: Any, size: int = 1) -> Any:

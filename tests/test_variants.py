@@ -55,3 +55,33 @@ def test_template_needs_the_mark_exactly_once():
     assert _template({"a": "\x00unit\x00", "b": 1}) == ('{"a":', ',"b":1}')
     assert _template({"a": "\x00unit\x00", "b": "\x00unit\x00"}) is None
     assert _template({"a": 1}) is None
+
+
+def test_buffered_units_are_handed_over_at_a_normal_exit(tmp_path):
+    """A worker that stops normally flushes its buffer (at most 1 s of new units) through a writer that is still
+    there, without starting one."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = """
+from analytics.experiments import Assigner
+from ingest_service.variants import VariantService
+
+class Writer:
+    def stop_spawning(self):
+        print("stop_spawning", flush=True)
+
+    def submit_nowait(self, kind, rows, size=1):
+        print(kind, size, sorted(r[1] for r in rows), flush=True)
+        return True
+
+svc = VariantService(lambda: None, Writer())
+assign = Assigner("seed", ["a", "b"], test_id="t")
+for unit in ("u1", "u2", "u1"):
+    svc._record(assign(unit))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["stop_spawning", "exposures 2 ['u1', 'u2']"]

@@ -97,6 +97,20 @@ def test_socket_depends_on_database_and_writer_settings(tmp_path):
     assert a == socket_path(Config(database_url="sqlite:///a.db"), str(tmp_path))
     assert a != socket_path(Config(database_url="sqlite:///b.db"), str(tmp_path))
     assert a != socket_path(Config(database_url="sqlite:///a.db", queue_events=5), str(tmp_path))
+    assert a != socket_path(Config(database_url="sqlite:///a.db", wal_autocheckpoint=500), str(tmp_path))
+
+
+def test_after_stop_spawning_a_missing_writer_fails_at_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("INGEST_RUNTIME_DIR", str(tmp_path / "run"))
+    writer = RemoteWriter(Config(database_url=f"sqlite:///{tmp_path / 'gone.db'}"), None)
+    writer.stop_spawning()
+    started = time.monotonic()
+    assert writer.submit_nowait("exposures", [], 0) is False
+    with pytest.raises(DatabaseUnavailable) as err:
+        writer.submit("events", ("sqlite", (), (), (), ()), 0)
+    assert str(err.value) == "no writer process is running (not starting one: shutting down)"
+    assert time.monotonic() - started < 1.0
+    assert writer._child is None  # nothing was started
 
 
 def test_writer_mode_setting(tmp_path):
