@@ -170,7 +170,10 @@ class VariantService:
         stop = getattr(self._writer, "stop_spawning", None)
         if stop is not None:
             stop()
-        self.flush_exposures()
+        try:
+            self.flush_exposures()
+        except Exception:  # noqa: BLE001 - nothing may fail an exit; at worst the buffer is lost, as in a crash
+            pass
 
     def flush_exposures(self) -> None:
         """Hand the buffered first exposures to the group writer as one job (one insert-or-ignore)."""
