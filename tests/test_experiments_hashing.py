@@ -19,6 +19,7 @@ from scipy import stats
 
 from analytics.experiments import (
     Assigner,
+    _hashing,
     assign,
     choose_variation,
     fnv1a32,
@@ -139,6 +140,28 @@ def test_fnv_uses_code_points_not_utf8_bytes():
     # One code point U+00E9 is one step of the hash: (offset ^ 0xE9) * prime mod 2**32, hand-computed.
     assert fnv1a32("é") == ((0x811C9DC5 ^ 0xE9) * 0x01000193) % 2**32
     assert fnv1a32("é") != fnv1a32("é".encode().decode("latin-1"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80), st.text(max_size=20))
+def test_fnv1a32_c_path_equals_the_python_loop(text, prefix):
+    # fnv-c hashes latin-1 text from the offset basis; the loop over code points defines the result.
+    assert _hashing._fnv_c is not None  # a declared dependency: the fast path is what runs
+    assert fnv1a32(text) == _hashing._fnv1a32_py(map(ord, text))
+    assert fnv1a32(text, fnv1a32(prefix)) == fnv1a32(prefix + text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=40))
+def test_assigner_bucket_is_the_same_with_and_without_fnv_c(unit):
+    a = Assigner("seed-x", ["control", "treatment"], test_id="t")
+    with_c = a.bucket(unit)
+    saved, _hashing._fnv_c = _hashing._fnv_c, None
+    try:
+        without_c = a.bucket(unit)
+    finally:
+        _hashing._fnv_c = saved
+    assert with_c == without_c == hash_unit("seed-x", unit, 2)
 
 
 def test_assignment_carries_seed_version_bucket():
