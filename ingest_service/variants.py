@@ -36,7 +36,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from analytics.errors import AnalyticsError, NotFoundError
-from analytics.experiments import Assigner, Assignment
+from analytics.experiments import Assigner
 from ingest_service.writer import GroupWriter
 
 if TYPE_CHECKING:
@@ -133,8 +133,8 @@ class VariantService:
             self._tests[test_id] = (now + self._cache_seconds, entry, reason)
         return entry, reason
 
-    def _record(self, a: Assignment) -> None:
-        key = (a.test_id, a.unit_id)
+    def _record(self, test_id: str, unit_id: str, variant: str, phase: int, bucket: float | None) -> None:
+        key = (test_id, unit_id)
         if key in self._recorded:
             return
         self._ensure_flusher()  # first: in a new process it drops the rows inherited from the parent
@@ -144,7 +144,7 @@ class VariantService:
             self._recorded[key] = None
             if len(self._recorded) > _MAX_RECORDED:
                 self._recorded.popitem(last=False)
-            self._rows.append((a.test_id, a.unit_id, a.variant, a.phase, a.bucket, _utcnow()))  # EXPOSURE_COLUMNS
+            self._rows.append((test_id, unit_id, variant, phase, bucket, _utcnow()))  # EXPOSURE_COLUMNS
             full = len(self._rows) >= _FLUSH_ROWS
         if full:
             self.flush_exposures()
@@ -190,17 +190,22 @@ class VariantService:
         test, reason = self._test(test_id)
         if test is None:
             return None, ("control", -1, False, False, None, None, reason)
-        if test.fast:
-            a = test.assigner(unit_id)
-        else:
-            try:
-                a = get_variant(self._engine_factory(), test_id, unit_id, record=False)
-            except (SQLAlchemyError, AnalyticsError, OSError):
-                return test, (test.control, 0, False, False, None, test.cfg.status, "config_unavailable")
         status = test.cfg.status
+        if test.fast:  # running, one phase: the hash decides (no Assignment object on this path)
+            index, bucket = test.assigner.locate(unit_id)
+            phase = test.assigner.phase
+            if index < 0:
+                return test, (test.control, 0, False, False, phase, status, "not_in_coverage")
+            variant = test.assigner.variants[index]
+            self._record(test.assigner.test_id, unit_id, variant, phase, bucket)
+            return test, (variant, index, True, False, phase, status, "assigned")
+        try:
+            a = get_variant(self._engine_factory(), test_id, unit_id, record=False)
+        except (SQLAlchemyError, AnalyticsError, OSError):
+            return test, (test.control, 0, False, False, None, status, "config_unavailable")
         if a.in_test and a.variant is not None:
             if status == "running" and not a.sticky:
-                self._record(a)
+                self._record(a.test_id, a.unit_id, a.variant, a.phase, a.bucket)
             index = a.variation_index if a.variation_index >= 0 else 0
             return test, (a.variant, index, True, a.sticky, a.phase, status, "sticky" if a.sticky else "assigned")
         why = "test_not_running" if status != "running" else "not_in_coverage"

@@ -164,6 +164,20 @@ def test_assigner_bucket_is_the_same_with_and_without_fnv_c(unit):
     assert with_c == without_c == hash_unit("seed-x", unit, 2)
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=30), st.floats(0.0, 1.0), st.sampled_from([1, 2, 3]))
+def test_assigner_locate_is_the_call_without_the_object(unit, coverage, version):
+    a = Assigner("s", ["control", "b", "c"], weights=[0.2, 0.3, 0.5], coverage=coverage, hash_version=version)
+    index, bucket = a.locate(unit)
+    full = a(unit)
+    assert bucket == hash_unit("s", unit, version)
+    if index >= 0:
+        assert (full.in_test, full.variation_index, full.variant, full.bucket) == (True, index, a.variants[index], bucket)
+    else:
+        assert (full.in_test, full.variation_index, full.variant) == (False, 0, "control")
+        assert full.bucket == (-1.0 if bucket is None else bucket)
+
+
 def test_assignment_carries_seed_version_bucket():
     a = assign("seed", "a", ["control", "treatment"], test_id="t1")
     assert a.as_dict() == {

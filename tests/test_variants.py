@@ -79,7 +79,8 @@ class Writer:
 svc = VariantService(lambda: None, Writer())
 assign = Assigner("seed", ["a", "b"], test_id="t")
 for unit in ("u1", "u2", "u1"):
-    svc._record(assign(unit))
+    a = assign(unit)
+    svc._record(a.test_id, a.unit_id, a.variant, a.phase, a.bucket)
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
                          cwd=Path(__file__).resolve().parent.parent)  # fmt: skip

@@ -303,18 +303,26 @@ class Assigner:
             return (fnv1a32(str(inner)) % 10000) / 10000
         return hash_unit(self.seed, unit_id, self.hash_version)
 
+    def locate(self, unit_id: str) -> tuple[int, float | None]:
+        """``(variation_index, bucket)`` of one unit, index -1 when it is not in the test (outside coverage, or
+        an unknown hash version: bucket None) -- :meth:`__call__`'s decision without building an
+        :class:`Assignment`, for the variant endpoint's hot path."""
+        bucket = self.bucket(unit_id)
+        if bucket is not None:
+            for i, (start, end) in enumerate(self.ranges):
+                if start <= bucket < end:
+                    return i, bucket
+        return -1, bucket
+
     def __call__(self, unit_id: str) -> Assignment:
         """Assign one unit."""
         unit = str(unit_id)
-        bucket = self.bucket(unit)
-        control = self.variants[0] if self.variants else None
+        index, bucket = self.locate(unit)
         tid, seed, version, phase = self.test_id, self.seed, self.hash_version, self.phase
-        if bucket is None:
-            return Assignment(tid, unit, control, 0, False, seed, version, -1.0, phase)
-        for i, (start, end) in enumerate(self.ranges):
-            if start <= bucket < end:
-                return Assignment(tid, unit, self.variants[i], i, True, seed, version, bucket, phase)
-        return Assignment(tid, unit, control, 0, False, seed, version, bucket, phase)
+        if index >= 0:
+            return Assignment(tid, unit, self.variants[index], index, True, seed, version, bucket, phase)
+        control = self.variants[0] if self.variants else None
+        return Assignment(tid, unit, control, 0, False, seed, version, -1.0 if bucket is None else bucket, phase)
 
     def assign_many(self, unit_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Vectorised assignment: ``(variation_index, bucket)`` arrays (index -1 = not in the test)."""
