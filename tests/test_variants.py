@@ -86,3 +86,30 @@ for unit in ("u1", "u2", "u1"):
                          cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["stop_spawning", "exposures 2 ['u1', 'u2']"]
+
+
+def test_fast_path_agrees_with_the_assigner_under_partial_coverage(sqlite_engine):
+    from analytics.experiments import Assigner, get_test
+
+    create_test(sqlite_engine, name="half", test_type="custom", test_id="half-t", coverage=0.5,
+                variants=[Variant("a", 0.3), Variant("b", 0.7)])  # fmt: skip
+    start_test(sqlite_engine, "half-t")
+    cfg = get_test(sqlite_engine, "half-t")
+    phase = cfg.current_phase
+    assigner = Assigner(cfg.seed, cfg.variant_names, weights=phase.weights, coverage=phase.coverage,
+                        hash_version=cfg.hash_version, test_id="half-t", phase=phase.index)  # fmt: skip
+    writer = _NoWriter()
+    svc = VariantService(lambda: sqlite_engine, writer)
+    units = [f"unit-{i}" for i in range(200)]
+    expected = {u: assigner(u) for u in units}
+    for u in units:
+        got = json.loads(svc.variant_json("half-t", u, "session_id"))
+        a = expected[u]
+        assert (got["variant"], got["in_test"], got["variation_index"]) == (a.variant, a.in_test, a.variation_index)
+        assert got["reason"] == ("assigned" if a.in_test else "not_in_coverage")
+    svc.flush_exposures()
+    (_, rows), = writer.jobs
+    inside = {u for u, a in expected.items() if a.in_test}
+    assert 60 < len(inside) < 140  # coverage 0.5 of 200 units
+    assert {r[1]: (r[2], r[3], r[4]) for r in rows} == {u: (expected[u].variant, expected[u].phase, expected[u].bucket)
+                                                        for u in inside}  # fmt: skip
