@@ -1,0 +1,51 @@
+"""bench.ingest: the median's distribution-free interval and the verdict lines (no server started here)."""
+
+import pytest
+from scipy import stats
+
+from bench.ingest import _verdicts, median_interval
+
+
+def test_five_runs_give_min_and_max_at_93_75_percent():
+    # k = 1: coverage 1 - 2 * P(B <= 0) = 1 - 2 / 32 (hand-computed); k = 2 would give 1 - 2 * 6 / 32 = 0.625
+    assert median_interval([0.4, 0.2, 0.5, 0.3, 0.1]) == (0.1, 0.5, 1 - 2 / 32)
+
+
+def test_nine_runs_drop_one_run_at_each_end():
+    # k = 2: 1 - 2 * (1 + 9) / 512 = 0.9609 >= 0.90; k = 3: 1 - 2 * 46 / 512 = 0.8203 < 0.90
+    low, high, cov = median_interval(range(1, 10))
+    assert (low, high) == (2, 8)
+    assert cov == pytest.approx(1 - 2 * 10 / 512)
+    # the same coverage from scipy's binomial distribution
+    assert cov == pytest.approx(1 - 2 * stats.binom.cdf(1, 9, 0.5))
+
+
+def test_interval_needs_values():
+    with pytest.raises(ValueError, match=r"median_interval needs at least one value \(got none\)"):
+        median_interval([])
+
+
+def _result(p99=7.0, events=30_000.0):
+    return {"single event, half load": {"p99": p99}, "batch of 100": {"events_per_s": events}}
+
+
+def test_verdicts_met_not_met_and_undecided():
+    paired = {"single event": [0.51, 0.52, 0.55, 0.60, 0.70], "variant": [0.70, 0.75, 0.81, 0.85, 0.90]}
+    lines = _verdicts(_result(), paired, [30_000, 31_000, 32_000, 33_000, 49_999])
+    assert lines == [
+        "- single events ≥ 0.50 of hello-world req/s (paired median): 0.55, 93.75% interval 0.51 to 0.70 -- met",
+        "- p99 < 20 ms at half that load: 7.0 ms -- met",
+        "- 100-event batches ≥ 50,000 events/s (median run): 30,000, 93.75% interval 30,000 to 49,999 -- NOT met",
+        "- variant ≥ 0.80 of hello-world req/s (paired median): 0.81, 93.75% interval 0.70 to 0.90 -- "
+        "undecided (its interval contains the bar)",
+    ]
+
+
+def test_p99_over_the_bar_is_not_met_and_no_batch_runs_fall_back_to_the_median_run():
+    paired = {"single event": [0.3], "variant": [0.9]}
+    lines = _verdicts(_result(p99=25.0, events=51_000.0), paired)
+    assert lines[1] == "- p99 < 20 ms at half that load: 25.0 ms -- NOT met"
+    assert lines[2] == "- 100-event batches ≥ 50,000 events/s (median run): 51,000 -- met"
+    # one run has no interval (coverage 0): the point verdict
+    assert lines[0] == "- single events ≥ 0.50 of hello-world req/s (paired median): 0.30 -- NOT met"
+    assert lines[3] == "- variant ≥ 0.80 of hello-world req/s (paired median): 0.90 -- met"
