@@ -151,6 +151,14 @@ def test_fnv1a32_c_path_equals_the_python_loop(text, prefix):
     assert fnv1a32(text, fnv1a32(prefix)) == fnv1a32(prefix + text)
 
 
+def test_the_c_hash_keeps_the_gil():
+    # ctypes.PyDLL functions carry FUNCFLAG_PYTHONAPI: called with the GIL held (cffi's binding releases it)
+    import ctypes
+
+    assert _hashing._fnv_c._flags_ & ctypes._FUNCFLAG_PYTHONAPI
+    assert fnv1a32("a\x00b") == _hashing._fnv1a32_py(b"a\x00b")  # length-delimited, not NUL-terminated
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=40))
 def test_assigner_bucket_is_the_same_with_and_without_fnv_c(unit):
