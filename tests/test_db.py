@@ -46,3 +46,17 @@ def test_upgrade_is_idempotent(engine):
     head = ScriptDirectory(str(db.PROJECT_ROOT / "migrations")).get_current_head()
     with engine.connect() as c:
         assert c.execute(text("SELECT version_num FROM alembic_version")).scalar() == head
+
+
+def test_migrated_indexes_are_the_schema_modules(engine):
+    # the migrations and analytics.schema describe the same indexes (0004 dropped ix_events_type_ts from both)
+    from sqlalchemy import inspect
+
+    from analytics.schema import metadata
+
+    insp = inspect(engine)
+    for name in ("analytics_events", "event_keys", "sessions", "assessments", "ab_assignments"):
+        migrated = {i["name"] for i in insp.get_indexes(name) if not i.get("unique")}
+        declared = {i.name for i in metadata.tables[name].indexes if not i.unique}
+        assert migrated == declared, name
+    assert "ix_events_type_ts" not in {i["name"] for i in insp.get_indexes("analytics_events")}
