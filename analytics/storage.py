@@ -13,6 +13,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from itertools import chain
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import orjson
@@ -112,7 +114,7 @@ def _sqlite_values(raw: Any, sql: str, width: int, rows: Sequence[Sequence]) -> 
     try:
         for lo in range(0, len(rows), per):
             chunk = rows[lo : lo + per]
-            cur.execute(sql.format(values=",".join([one] * len(chunk))), [v for row in chunk for v in row])
+            cur.execute(sql.format(values=",".join([one] * len(chunk))), list(chain.from_iterable(chunk)))
     finally:
         cur.close()
 
@@ -180,7 +182,7 @@ def _new_keys(conn: Connection, key_rows: Sequence[tuple]) -> set[str]:
     # SQLite: the caller's transaction holds (or takes, at the insert) the database's only write lock, so "not in
     # the ledger before the insert" is exactly "found by this SELECT"; a SELECT returning the few repeats steps far
     # fewer times than RETURNING every new id (each step releases and retakes Python's GIL).
-    ids = list(dict.fromkeys(k for k, _ in key_rows))
+    ids = list(dict.fromkeys(map(itemgetter(0), key_rows)))
     seen: set[str] = set()
     cur = raw.cursor()
     try:
@@ -256,14 +258,18 @@ def write_prepared(conn: Connection, batches: Sequence[PreparedEvents]) -> set[s
         new = _new_keys(conn, key_rows)
         if not new:
             return new
-        taken: set[str] = set()
-        rows, observations = [], []
-        for b in batches:
-            for row, obs in zip(b.event_rows, b.session_rows, strict=True):
-                if row[0] in new and row[0] not in taken:
-                    taken.add(row[0])
-                    rows.append(row)
-                    observations.append(obs)
+        if len(new) == len(key_rows):  # the common case: every id distinct and new, every row goes in
+            rows = [row for b in batches for row in b.event_rows]
+            observations = [obs for b in batches for obs in b.session_rows]
+        else:
+            taken: set[str] = set()
+            rows, observations = [], []
+            for b in batches:
+                for row, obs in zip(b.event_rows, b.session_rows, strict=True):
+                    if row[0] in new and row[0] not in taken:
+                        taken.add(row[0])
+                        rows.append(row)
+                        observations.append(obs)
         bulk_insert(conn, "analytics_events", EVENT_COLUMNS, rows)
         assessments = {r[0]: r for b in batches for r in b.assessment_rows if r[0] in new}
         bulk_insert(conn, "assessments", ASSESSMENT_COLUMNS, list(assessments.values()))

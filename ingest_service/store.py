@@ -41,6 +41,8 @@ def store_event_groups(conn: Connection, payloads: Sequence[PreparedEvents]) -> 
     its events that were newly stored. Payloads may arrive as plain tuples (they pickle at a third of the cost)."""
     payloads = [PreparedEvents._make(p) for p in payloads]
     new = write_prepared(conn, payloads)
+    if len(new) == sum(len(p.key_rows) for p in payloads):  # every id distinct and new: each request stored all
+        return [tuple(range(len(p.key_rows))) for p in payloads]
     results = []
     for prepared in payloads:
         mine = []
