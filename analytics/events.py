@@ -9,13 +9,13 @@ normalised :class:`Event` or raises :class:`~analytics.errors.ValidationError` l
 from __future__ import annotations
 
 import math
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from analytics.errors import FieldError, ValidationError
+from analytics.ids import uuid7
 
 __all__ = [
     "ATTRIBUTE_KEYS",
@@ -401,7 +401,7 @@ def validate_event(
         session_id=raw["session_id"],
         user_id=raw.get("user_id") or None,
         timestamp=timestamp,
-        event_id=raw.get("event_id") or uuid.uuid4().hex,
+        event_id=raw.get("event_id") or uuid7(),
         event_data=data,
         received_at=now,
     )
@@ -484,7 +484,7 @@ def _clean_event(raw: Any, now: datetime, max_future: timedelta, max_age: timede
         session_id=session_id,
         user_id=user_id or None,
         timestamp=timestamp,
-        event_id=event_id or uuid.uuid4().hex,
+        event_id=event_id or uuid7(),
         event_data=data,
         received_at=now,
     )

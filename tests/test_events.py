@@ -38,7 +38,7 @@ def test_valid_event_is_normalised():
 def test_defaults_timestamp_and_event_id():
     e = validate_event(ok(), now=NOW)
     assert e.timestamp == NOW
-    assert len(e.event_id) == 32
+    assert len(e.event_id) == 36  # a UUID version 7 (analytics.ids)
 
 
 def test_epoch_timestamp():

@@ -5,7 +5,8 @@
  * `gtag` function is present, the five seed events also go to GA4 under the seed's names.
  *
  * Delivery is at least once; the sidecar's dedup on `event_id` makes the stored result exactly once:
- *  - each event gets a UUID `event_id`, an ISO client timestamp and the persistent anonymous session id;
+ *  - each event gets a time-ordered UUID (version 7) `event_id`, an ISO client timestamp and the persistent
+ *    anonymous session id (also a UUID version 7);
  *  - events are queued in memory and in localStorage (bounded, oldest dropped first) until a 2xx answer
  *    acknowledges them, sent in batches, retried with exponential backoff and jitter while the sidecar is
  *    unreachable (network error, 401/403 misconfiguration, 408, 429, 5xx; Retry-After honoured);
@@ -56,20 +57,44 @@
   var SEARCH = /(^|\.)(google|bing|duckduckgo|yahoo|baidu|yandex|ecosia)\./;
   var SOCIAL = /(^|\.)(facebook|linkedin|lnkd|twitter|t|x|instagram|reddit)\.(com|co|in)$/;
 
+  function randomBytes(n, cryptoObj, random) {
+    if (cryptoObj && typeof cryptoObj.getRandomValues === 'function') {
+      return Array.prototype.slice.call(cryptoObj.getRandomValues(new Uint8Array(n)));
+    }
+    var b = new Array(n);
+    for (var i = 0; i < n; i++) b[i] = Math.floor(random() * 256);
+    return b;
+  }
+
+  function uuidText(bytes) {
+    var h = bytes.map(function (x) { return (x + 0x100).toString(16).slice(1); }).join('');
+    return h.slice(0, 8) + '-' + h.slice(8, 12) + '-' + h.slice(12, 16) + '-' + h.slice(16, 20) + '-' + h.slice(20);
+  }
+
   function uuid4(cryptoObj, random) {
     if (cryptoObj && typeof cryptoObj.randomUUID === 'function') {
       return cryptoObj.randomUUID();
     }
-    var b = new Array(16);
-    if (cryptoObj && typeof cryptoObj.getRandomValues === 'function') {
-      b = Array.prototype.slice.call(cryptoObj.getRandomValues(new Uint8Array(16)));
-    } else {
-      for (var i = 0; i < 16; i++) b[i] = Math.floor(random() * 256);
-    }
+    var b = randomBytes(16, cryptoObj, random);
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    var h = b.map(function (x) { return (x + 0x100).toString(16).slice(1); }).join('');
-    return h.slice(0, 8) + '-' + h.slice(8, 12) + '-' + h.slice(12, 16) + '-' + h.slice(16, 20) + '-' + h.slice(20);
+    return uuidText(b);
+  }
+
+  /**
+   * A UUID version 7 (RFC 9562 section 5.7): 48 bits of Unix time in milliseconds, then version 7, variant 10 and
+   * random bits. Event and session ids are time-ordered so that the sidecar's dedup ledger and session index
+   * append instead of writing a random page per event (analytics/ids.py has the same layout and the numbers).
+   */
+  function uuid7(ms, cryptoObj, random) {
+    var t = Math.min(Math.max(0, Math.floor(ms)), 0xffffffffffff);
+    var hi = Math.floor(t / 0x1000000); // 48-bit time as two 24-bit halves (exact in doubles)
+    var lo = t % 0x1000000;
+    var b = [(hi >> 16) & 0xff, (hi >> 8) & 0xff, hi & 0xff, (lo >> 16) & 0xff, (lo >> 8) & 0xff, lo & 0xff]
+      .concat(randomBytes(10, cryptoObj, random));
+    b[6] = (b[6] & 0x0f) | 0x70;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    return uuidText(b);
   }
 
   /** Storage that never throws (Safari private mode, disabled cookies, quota): falls back to memory. */
@@ -169,7 +194,7 @@
 
     var sessionId = local.get(P + 'sid');
     if (!sessionId) {
-      sessionId = uuid4(cryptoObj, random);
+      sessionId = uuid7(now(), cryptoObj, random);
       if (consent === 'granted' && !disabled) local.set(P + 'sid', sessionId);
     }
 
@@ -263,7 +288,7 @@
         if (data[k] !== undefined && data[k] !== null) eventData[k] = data[k];
       });
       var event = {
-        event_id: uuid4(cryptoObj, random),
+        event_id: uuid7(now(), cryptoObj, random),
         event_type: eventType,
         session_id: sessionId,
         timestamp: new Date(now()).toISOString(),
@@ -564,6 +589,7 @@
     deviceFrom: deviceFrom,
     ga4Params: ga4Params,
     uuid4: uuid4,
+    uuid7: uuid7,
     init: init,
     installGlobals: installGlobals,
     get: function () { return instance; },

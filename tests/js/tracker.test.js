@@ -11,6 +11,7 @@ const T = require('../../ingest_service/static/tracker.js');
 
 const START = Date.UTC(2026, 2, 1, 12, 0, 0);
 const UUID4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+const UUID7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
 function memStorage() {
   const m = new Map();
@@ -104,19 +105,32 @@ function harness(options = {}, over = {}) {
   return h;
 }
 
-test('an event has a UUID v4 event_id, the client time and the persistent session id', async () => {
+test('an event has a UUID v7 event_id, the client time and the persistent session id', async () => {
   const h = harness();
   const e = h.tracker.trackStepCompleted(1, 45.2);
-  assert.match(e.event_id, UUID4);
+  assert.match(e.event_id, UUID7);
+  // the first 48 bits are the client clock in ms: 2026-03-01T12:00:00.000Z
+  assert.equal(parseInt(e.event_id.replace(/-/g, '').slice(0, 12), 16), Date.parse('2026-03-01T12:00:00.000Z'));
   assert.equal(e.timestamp, '2026-03-01T12:00:00.000Z');
   assert.equal(e.event_type, 'calculator_step_completed');
   assert.deepEqual(e.event_data, { step: 1, seconds_on_step: 45.2 });
-  assert.match(e.session_id, UUID4);
+  assert.match(e.session_id, UUID7);
   assert.equal(h.local.getItem('aic_sid'), e.session_id);
   // a second page load on the same browser keeps the session id
   const again = T.createTracker({}, Object.assign({}, h.env));
   assert.equal(again.sessionId(), e.session_id);
   assert.equal(e.user_id, undefined);
+});
+
+test('uuid7 puts the milliseconds first, then version 7 and variant 10 over the random bytes (as analytics/ids.py)', () => {
+  const seq = { getRandomValues: (a) => a.map((_, i) => i + 1) }; // random bytes 01 02 ... 0a
+  // RFC 9562 layout, by hand: 0123456789ab | 7 over 01 -> 71, 02 | 10 over 03 -> 83, 04 | 05 06 07 08 09 0a
+  assert.equal(T.uuid7(0x0123456789ab, seq), '01234567-89ab-7102-8304-05060708090a');
+  assert.equal(T.uuid7(0, null, () => 0), '00000000-0000-7000-8000-000000000000');
+  assert.equal(T.uuid7(0xffffffffffff, { getRandomValues: (a) => a.fill(0xff) }), 'ffffffff-ffff-7fff-bfff-ffffffffffff');
+  // later milliseconds sort later as text, whatever the random bytes
+  const ids = [1, 2, 1000, 1772366400000, 1772366400001].map((ms) => T.uuid7(ms, null, Math.random));
+  assert.deepEqual([...ids].sort(), ids);
 });
 
 test('uuid4 falls back to getRandomValues and then Math.random with the version and variant bits set', () => {
@@ -465,7 +479,7 @@ test('storage that throws (private mode, quota) falls back to memory without bre
   const broken = { getItem() { throw new Error('denied'); }, setItem() { throw new Error('quota'); }, removeItem() {} };
   const h = harness({}, { localStorage: broken, sessionStorage: broken });
   const e = h.tracker.trackCalculatorOpened();
-  assert.match(e.session_id, UUID4);
+  assert.match(e.session_id, UUID7);
   await h.advance(500);
   assert.deepEqual(h.sentIds(), [e.event_id]);
 });
