@@ -4,6 +4,8 @@ import json
 from datetime import datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analytics.experiments import Variant, create_test, start_test
 from ingest_service.variants import VariantService, _template, dumps
@@ -113,3 +115,18 @@ def test_fast_path_agrees_with_the_assigner_under_partial_coverage(sqlite_engine
     assert 60 < len(inside) < 140  # coverage 0.5 of 200 units
     assert {r[1]: (r[2], r[3], r[4]) for r in rows} == {u: (expected[u].variant, expected[u].phase, expected[u].bucket)
                                                         for u in inside}  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text())
+def test_unit_json_is_the_json_modules_text(text):
+    # orjson on the hot path must give exactly json.dumps(ensure_ascii=False) (and fall back on what it refuses)
+    from ingest_service.variants import _json_string
+
+    assert _json_string(text) == json.dumps(text, ensure_ascii=False, separators=(",", ":"))
+
+
+def test_unit_json_falls_back_for_a_lone_surrogate():
+    from ingest_service.variants import _json_string
+
+    assert _json_string("a\ud800b") == '"a\ud800b"'
