@@ -156,10 +156,15 @@ class WriterServer:
         """Listen, serve, and return once no worker was connected for ``idle_exit`` seconds."""
         self.path.unlink(missing_ok=True)  # a socket file left by a writer that was killed
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        listener.bind(str(self.path))
-        os.chmod(self.path, 0o600)
+        # bound and listening under a temporary name, then renamed into place: a worker that sees the path can
+        # connect (between bind and listen a connect would be refused)
+        staging = self.path.with_name(f".{os.getpid()}.s")  # short: AF_UNIX caps socket paths at 107 bytes
+        staging.unlink(missing_ok=True)
+        listener.bind(str(staging))
+        os.chmod(staging, 0o600)
         listener.listen(512)
         listener.setblocking(False)
+        os.replace(staging, self.path)
         self._sel.register(listener, selectors.EVENT_READ, None)
         _log.info("writer process %d serving %s", os.getpid(), self.path)
         idle_since = time.monotonic()

@@ -192,3 +192,20 @@ print(sorted(m for m in ("scipy", "statsmodels", "analytics.experiments") if m i
                          cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["1 1", "[]"]
+
+
+def test_a_socket_path_that_exists_accepts_connections(tmp_path):
+    # the socket is bound and listening under a temporary name before it is renamed into place: connecting as
+    # soon as the path appears never meets "connection refused" (it did, now and then, between bind and listen)
+    engine = create_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    for i in range(20):
+        path = tmp_path / f"r{i}.sock"
+        server = WriterServer(GroupWriter(lambda: engine, {"n": Recorder()}), path, idle_exit=0.2)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        deadline = time.monotonic() + 5
+        while not path.exists() and time.monotonic() < deadline:
+            pass  # no sleep: look as early as possible
+        with connect(path) as s:
+            assert call(s, ("status",))[0] == "status"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".s")] == []  # no staging names left
+    engine.dispose()
