@@ -42,7 +42,6 @@ _MASK = 0xFFFFFFFF
 BucketRange = tuple[float, float]
 
 
-
 def _load_fnv_c() -> Any:
     """``fnv1a_32(data, length)`` of the ``fnv-c`` package (MIT, https://github.com/botify-labs/fnv-c), called
     through ``ctypes.PyDLL`` so that the call keeps Python's GIL; None when unavailable.
