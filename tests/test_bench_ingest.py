@@ -49,3 +49,33 @@ def test_p99_over_the_bar_is_not_met_and_no_batch_runs_fall_back_to_the_median_r
     # one run has no interval (coverage 0): the point verdict
     assert lines[0] == "- single events ≥ 0.50 of hello-world req/s (paired median): 0.30 -- NOT met"
     assert lines[3] == "- variant ≥ 0.80 of hello-world req/s (paired median): 0.90 -- met"
+
+
+def test_cpu_accounting_counts_postgresql_server_processes(pg_url_or_skip):
+    # a query that keeps a PostgreSQL backend busy shows up as "database" CPU, not as this process group's
+    import os
+
+    from sqlalchemy import create_engine, text
+
+    from bench.ingest import _cpu_seconds
+
+    engine = create_engine(pg_url_or_skip)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+            before = _cpu_seconds(os.getpgid(0))
+            conn.execute(text("SELECT count(*) FROM generate_series(1, 5000000)")).scalar()
+            after = _cpu_seconds(os.getpgid(0))
+    finally:
+        engine.dispose()
+    assert after["database"] - before["database"] >= 0.2  # 5 M rows aggregate: ≈0.5-1 s of backend CPU here
+    assert set(after) == {"server", "writer", "database"}
+
+
+@pytest.fixture
+def pg_url_or_skip():
+    from dbutil import TEST_DATABASE_URL
+
+    if not TEST_DATABASE_URL:
+        pytest.skip("TEST_DATABASE_URL is not set")
+    return TEST_DATABASE_URL
