@@ -34,15 +34,18 @@ def test_runner_thread_starts_once_and_stops():
     rule = AlertRule("mem", "memory_percent", 80, for_seconds=0, channels=("slack",))
     runner = AlertRunner(AlertConfig((rule,), (), 3600), lambda m, w, t: Observation(95.0, 1),
                          Dispatcher({"slack": rec}))
-    before = threading.active_count()
+    before = set(threading.enumerate())
     assert runner.start(interval=0.02) is True
     assert runner.start(interval=0.02) is False
+    started = [t for t in threading.enumerate() if t not in before and t.name == "alert-runner"]
+    assert len(started) == 1  # one runner thread, however often start() is called
     deadline = time.monotonic() + 5
     while not rec.sent and time.monotonic() < deadline:
         time.sleep(0.01)
     assert runner.stop() is True and runner.stop() is False
     assert rec.sent == ["firing"]  # repeat interval 1 h: sent once however often it evaluates
-    assert threading.active_count() == before
+    # its own thread is gone (other tests' daemon threads may come and go meanwhile: no global count)
+    assert not started[0].is_alive()
     with pytest.raises(InvalidParameterError) as exc:
         runner.start(interval=0)
     assert str(exc.value) == "'interval' must be > 0 seconds (got interval=0)"
