@@ -92,10 +92,13 @@ def test_record_api_request(udp):
 
 def test_start_stop_monitoring_never_two(udp):
     mon = PerformanceMonitor(Metrics("127.0.0.1", udp.getsockname()[1]))
-    before = threading.active_count()
+    def samplers() -> list[threading.Thread]:  # by name: other tests' daemon threads may end meanwhile
+        return [t for t in threading.enumerate() if t.name == "ai-calculator-sampler"]
+
+    before = samplers()
     assert mon.start_monitoring(interval=0.05) is True
     assert mon.start_monitoring(interval=0.05) is False
-    assert mon.is_monitoring and threading.active_count() == before + 1
+    assert mon.is_monitoring and len(samplers()) == len(before) + 1
     lines = _recv(udp, 4)
     assert [line.split(":")[0] for line in lines] == [
         "ai_calculator.system.cpu_percent", "ai_calculator.system.memory_percent",
@@ -103,7 +106,7 @@ def test_start_stop_monitoring_never_two(udp):
     assert all(line.endswith("|g") for line in lines)
     assert mon.stop_monitoring() is True
     assert mon.stop_monitoring() is False
-    assert not mon.is_monitoring and threading.active_count() == before
+    assert not mon.is_monitoring and samplers() == before
     assert mon.start_monitoring(interval=0.05) is True  # restartable
     assert mon.stop_monitoring() is True
 
