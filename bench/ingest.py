@@ -338,7 +338,8 @@ def run_backend(backend: str, duration: int, workers: int = 2, threads: int = 16
                                    "load": os.getloadavg()[0], "workers": workers, "threads": threads,
                                    "repeat": repeat, "writer": writer,
                                    "storage": storage[len(storage) // 2], "paired": paired,
-                                   "batch_runs": [x["events_per_s"] for x in runs["batch of 100"]]}  # fmt: skip
+                                   "batch_runs": [x["events_per_s"] for x in runs["batch of 100"]],
+                                   "one_session_runs": [x["events_per_s"] for x in runs[ONE_SESSION]]}  # fmt: skip
         finally:
             from analytics.db import dispose_engines
 
@@ -368,6 +369,11 @@ def _table(backend: str, r: dict[str, dict[str, float]]) -> str:
         rows.append(f"| {name}: each run / the hello-world run before it | | | {ratios[len(ratios) // 2]:.2f} "
                     f"({', '.join(f'{x:.2f}' for x in ratios)}) | | | | |")  # fmt: skip
     rows += ["", *_verdicts(r, ctx["paired"], ctx.get("batch_runs", ()))]
+    one = ctx.get("one_session_runs") or []
+    if len(one) >= 2:
+        low, high, cov = median_interval(one)
+        rows.append(f"- for comparison, not the bar's workload -- {ONE_SESSION} (the tracker's shape): "
+                    f"{r[ONE_SESSION]['events_per_s']:,.0f} events/s, {cov:.2%} interval {low:,.0f} to {high:,.0f}")
     st = ctx["storage"]
     rows += ["", f"Storage alone (no HTTP; 100-event batches, 4 per transaction, written by the group writer in this "
                  f"process): {st['events_per_s']:,.0f} events/s, {st['cpu_us_per_event']:.0f} µs CPU per event."]
