@@ -109,6 +109,11 @@ class Config:
         ``INGEST_WAL_AUTOCHECKPOINT``: on SQLite, the WAL pages after which the writer's commit checkpoints (default
         10,000, a WAL of up to ≈40 MB; SQLite's own default is 1,000; at least 100). Measured: 100-event batches
         +5-14 % (fewer checkpoints copying pages the next group dirties again), single events unchanged.
+    sqlite_cache_mb:
+        ``INGEST_SQLITE_CACHE_MB``: on SQLite, the writer connection's page cache in MiB (default 128; SQLite's own
+        default is 2). First exposures are keyed by a random pseudonym, so each lands on a random page of
+        ``ab_assignments``' key; with SQLite's 2 MiB cache those pages are read back from the file on every flush.
+        Measured in-process (3,000-row flushes, 600,000 rows stored): 15.4 -> 10.3 µs of writer CPU per exposure.
     writer:
         ``INGEST_WRITER``: ``process`` (default) -- one writer process per machine and database serves every
         worker (:mod:`ingest_service.writer_server`); ``thread`` -- a group writer thread in each worker.
@@ -134,6 +139,7 @@ class Config:
     trust_forwarded: bool = False
     variant_cache_seconds: float = 5.0
     wal_autocheckpoint: int = 10_000
+    sqlite_cache_mb: int = 128
     writer: str = "process"
 
     @classmethod
@@ -163,5 +169,6 @@ class Config:
             trust_forwarded=(env.get("INGEST_TRUST_FORWARDED") or "").strip().lower() in ("1", "true", "yes"),
             variant_cache_seconds=_float(env, "INGEST_VARIANT_CACHE_SECONDS", 5.0),
             wal_autocheckpoint=_int(env, "INGEST_WAL_AUTOCHECKPOINT", 10_000, 100),
+            sqlite_cache_mb=_int(env, "INGEST_SQLITE_CACHE_MB", 128, 1),
             writer=_choice(env, "INGEST_WRITER", ("process", "thread")),
         )

@@ -113,6 +113,8 @@ class GroupWriter:
         Seconds to fail fast after the database was found unreachable.
     wal_autocheckpoint:
         SQLite: ``PRAGMA wal_autocheckpoint`` of the writer's connection (None: SQLite's default, 1,000 pages).
+    sqlite_cache_mb:
+        SQLite: the writer connection's page cache in MiB (``PRAGMA cache_size``; None: SQLite's default, 2 MiB).
     """
 
     def __init__(
@@ -125,6 +127,7 @@ class GroupWriter:
         write_timeout: float = 10.0,
         db_backoff: float = 1.0,
         wal_autocheckpoint: int | None = None,
+        sqlite_cache_mb: int | None = None,
     ) -> None:
         self._engine_factory = engine_factory
         self._handlers = handlers
@@ -136,6 +139,7 @@ class GroupWriter:
         self.write_timeout = write_timeout
         self.db_backoff = db_backoff
         self.wal_autocheckpoint = wal_autocheckpoint
+        self.sqlite_cache_mb = sqlite_cache_mb
         self._cond = threading.Condition()
         self._queue: deque[Job] = deque()
         self._pending = 0
@@ -277,6 +281,8 @@ class GroupWriter:
                         conn.exec_driver_sql(f"PRAGMA busy_timeout={int(self.write_timeout * 1000)}")
                         if self.wal_autocheckpoint is not None:
                             conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={int(self.wal_autocheckpoint)}")
+                        if self.sqlite_cache_mb is not None:  # negative: a size in KiB, not in pages
+                            conn.exec_driver_sql(f"PRAGMA cache_size=-{int(self.sqlite_cache_mb) * 1024}")
                         conn.info["ingest_busy_timeout"] = self.write_timeout
                     conn.exec_driver_sql("BEGIN IMMEDIATE")  # hold the write lock from the first read
                 elif conn.dialect.name == "postgresql" and not conn.info.get("ingest_synchronous_commit"):

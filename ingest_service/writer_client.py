@@ -72,7 +72,8 @@ def socket_path(config: Config, runtime_dir: str | None = None) -> Path:
             f"(got uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):04o})"
         )
     key = "|".join(map(str, (config.database_url, config.queue_events, config.group_max_events,
-                             config.write_timeout, config.db_backoff, config.wal_autocheckpoint)))  # fmt: skip
+                             config.write_timeout, config.db_backoff, config.wal_autocheckpoint,
+                             config.sqlite_cache_mb)))  # fmt: skip
     return base / f"writer-{hashlib.sha256(key.encode()).hexdigest()[:20]}.sock"
 
 
@@ -85,6 +86,7 @@ def _writer_env(config: Config) -> dict[str, str]:
         INGEST_WRITE_TIMEOUT=repr(config.write_timeout),
         INGEST_DB_BACKOFF=repr(config.db_backoff),
         INGEST_WAL_AUTOCHECKPOINT=str(config.wal_autocheckpoint),
+        INGEST_SQLITE_CACHE_MB=str(config.sqlite_cache_mb),
     )
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_ROOT), env.get("PYTHONPATH")) if p)
     return env

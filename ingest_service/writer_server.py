@@ -285,6 +285,7 @@ def build_writer(config: Config) -> GroupWriter:
         write_timeout=config.write_timeout,
         db_backoff=config.db_backoff,
         wal_autocheckpoint=config.wal_autocheckpoint,
+        sqlite_cache_mb=config.sqlite_cache_mb,
     )
 
 

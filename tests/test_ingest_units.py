@@ -35,6 +35,8 @@ def test_config_defaults_and_parsing():
     assert (cfg.max_batch, cfg.max_future, cfg.skew_threshold) == (500, timedelta(minutes=5), timedelta(seconds=30))
     assert cfg.wal_autocheckpoint == 10_000
     assert Config.from_env({"INGEST_WAL_AUTOCHECKPOINT": "2500"}).wal_autocheckpoint == 2500
+    assert cfg.sqlite_cache_mb == 128
+    assert Config.from_env({"INGEST_SQLITE_CACHE_MB": "16"}).sqlite_cache_mb == 16
 
 
 @pytest.mark.parametrize(("name", "value", "message"), [
@@ -43,6 +45,7 @@ def test_config_defaults_and_parsing():
     ("INGEST_WRITE_TIMEOUT", "nan", "INGEST_WRITE_TIMEOUT must be a number >= 0.1 (got 'nan')"),
     ("INGEST_RATE_LIMIT", "-1", "INGEST_RATE_LIMIT must be a number >= 0 (got '-1')"),
     ("INGEST_WAL_AUTOCHECKPOINT", "0", "INGEST_WAL_AUTOCHECKPOINT must be an integer >= 100 (got '0')"),
+    ("INGEST_SQLITE_CACHE_MB", "0", "INGEST_SQLITE_CACHE_MB must be an integer >= 1 (got '0')"),
 ])
 def test_config_errors_name_variable_expected_and_got(name, value, message):
     with pytest.raises(ConfigError) as err:
@@ -184,6 +187,16 @@ def test_writer_sets_its_wal_checkpoint_interval_on_sqlite(tmp_path):
     from ingest_service.writer_server import build_writer
 
     assert build_writer(Config(database_url=str(engine.url))).wal_autocheckpoint == 10_000
+
+
+def test_writer_sets_its_page_cache_on_sqlite(tmp_path):
+    engine = _sqlite_engine(tmp_path)
+    pragma = lambda c, p: [c.exec_driver_sql("PRAGMA cache_size").scalar()] * len(p)  # noqa: E731
+    assert GroupWriter(lambda: engine, {"n": pragma}, sqlite_cache_mb=16).submit("n", 1) == -16 * 1024  # KiB
+    assert GroupWriter(lambda: engine, {"n": pragma}).submit("n", 1) == -2000  # None: SQLite's default
+    from ingest_service.writer_server import build_writer
+
+    assert build_writer(Config(database_url=str(engine.url))).sqlite_cache_mb == 128
 
 
 @pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL"), reason="TEST_DATABASE_URL is not set")

@@ -98,6 +98,7 @@ def test_socket_depends_on_database_and_writer_settings(tmp_path):
     assert a != socket_path(Config(database_url="sqlite:///b.db"), str(tmp_path))
     assert a != socket_path(Config(database_url="sqlite:///a.db", queue_events=5), str(tmp_path))
     assert a != socket_path(Config(database_url="sqlite:///a.db", wal_autocheckpoint=500), str(tmp_path))
+    assert a != socket_path(Config(database_url="sqlite:///a.db", sqlite_cache_mb=16), str(tmp_path))
 
 
 def test_after_stop_spawning_a_missing_writer_fails_at_once(tmp_path, monkeypatch):
