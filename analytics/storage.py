@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from itertools import chain
 from operator import itemgetter
 from typing import Any, NamedTuple
@@ -95,7 +96,7 @@ def bulk_insert(conn: Connection, table: str, columns: Sequence[str], rows: Sequ
     """
     if not rows:
         return
-    cols = ", ".join(f'"{c}"' for c in columns)
+    cols = _column_list(tuple(columns))
     raw = conn.connection.driver_connection
     if conn.dialect.name == "postgresql":
         with raw.cursor() as cur, cur.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
@@ -109,14 +110,29 @@ def _sqlite_values(raw: Any, sql: str, width: int, rows: Sequence[Sequence]) -> 
     """Run ``sql`` (with a ``{values}`` slot) over ``rows`` as multi-row VALUES lists, chunked under SQLite's
     32,766-parameter limit."""
     per = max(1, _SQLITE_MAX_PARAMS // width)
-    one = "(" + ",".join("?" * width) + ")"
+    if len(rows) <= per:  # the writer's usual case: one statement, its text made once per row count
+        raw.execute(_values_sql(sql, width, len(rows)), list(chain.from_iterable(rows)))
+        return
     cur = raw.cursor()
     try:
         for lo in range(0, len(rows), per):
             chunk = rows[lo : lo + per]
-            cur.execute(sql.format(values=",".join([one] * len(chunk))), list(chain.from_iterable(chunk)))
+            cur.execute(_values_sql(sql, width, len(chunk)), list(chain.from_iterable(chunk)))
     finally:
         cur.close()
+
+
+@lru_cache(maxsize=512)
+def _values_sql(sql: str, width: int, n: int) -> str:
+    """``sql`` with ``n`` rows of ``width`` placeholders in its ``{values}`` slot (cached: groups repeat sizes, and
+    the same text lets SQLite's statement cache skip the parse)."""
+    one = "(" + ",".join("?" * width) + ")"
+    return sql.format(values=",".join([one] * n))
+
+
+@lru_cache(maxsize=64)
+def _column_list(columns: tuple[str, ...]) -> str:
+    return ", ".join(f'"{c}"' for c in columns)
 
 
 def _stamp_for(dialect: str):
@@ -184,18 +200,18 @@ def _new_keys(conn: Connection, key_rows: Sequence[tuple]) -> set[str]:
     # fewer times than RETURNING every new id (each step releases and retakes Python's GIL).
     ids = list(dict.fromkeys(map(itemgetter(0), key_rows)))
     seen: set[str] = set()
-    cur = raw.cursor()
-    try:
-        per = _SQLITE_MAX_PARAMS
-        for lo in range(0, len(ids), per):
-            chunk = ids[lo : lo + per]
-            cur.execute(f"SELECT event_id FROM event_keys WHERE event_id IN ({','.join('?' * len(chunk))})", chunk)
-            seen.update(r[0] for r in cur.fetchall())
-    finally:
-        cur.close()
+    for lo in range(0, len(ids), _SQLITE_MAX_PARAMS):
+        chunk = ids[lo : lo + _SQLITE_MAX_PARAMS]
+        found = raw.execute(_known_keys_sql(len(chunk)), chunk).fetchall()
+        seen.update(r[0] for r in found)
     _sqlite_values(raw, "INSERT INTO event_keys (event_id, event_timestamp) VALUES {values} ON CONFLICT DO NOTHING",
                    2, key_rows)  # fmt: skip
     return set(ids) - seen
+
+
+@lru_cache(maxsize=256)
+def _known_keys_sql(n: int) -> str:
+    return f"SELECT event_id FROM event_keys WHERE event_id IN ({','.join('?' * n)})"
 
 
 # The identity rule of analytics.identity, in plain SQL for the driver: the smallest user id wins (NULL loses),

@@ -229,7 +229,7 @@ class WriterServer:
                             answers.append((peer, ("error", error.code, str(error))))
                         continue
                     waiting += size
-                    job = Job(kind, payload, size, wait)
+                    job = Job(kind, payload, size, wait, notify=False)
                     jobs.append(job)
                     if wait:
                         answers.append((peer, job))
