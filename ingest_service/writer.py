@@ -299,8 +299,8 @@ class GroupWriter:
         lock from the first read), the handlers, ``COMMIT`` (WAL, ``synchronous=FULL``: on disk when it returns).
 
         Not through SQLAlchemy's ``Connection.begin()``: its bookkeeping cost ≈25 µs of CPU per group, measured
-        in-process against ≈110 µs for the rest of a one-event group -- and a group under load is one or two
-        requests. Driver errors are raised as SQLAlchemy's, as Core statements would raise them."""
+        in-process against ≈110 µs for the rest of a one-event group (docs/ingest.md). Driver errors are raised as
+        SQLAlchemy's, as Core statements would raise them."""
         raw = conn.connection.driver_connection
         dbapi_error = conn.dialect.loaded_dbapi.Error
         try:
