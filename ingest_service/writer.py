@@ -24,6 +24,7 @@ Failures:
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -36,6 +37,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError, StatementError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from analytics.storage import driver_errors
 
 __all__ = [
     "DatabaseUnavailable",
@@ -302,8 +305,7 @@ class GroupWriter:
         in-process against ≈110 µs for the rest of a one-event group (docs/ingest.md). Driver errors are raised as
         SQLAlchemy's, as Core statements would raise them."""
         raw = conn.connection.driver_connection
-        dbapi_error = conn.dialect.loaded_dbapi.Error
-        try:
+        with driver_errors(conn):
             if conn.info.get("ingest_busy_timeout") != self.write_timeout:  # once per connection
                 raw.execute(f"PRAGMA busy_timeout={int(self.write_timeout * 1000)}")
                 if self.wal_autocheckpoint is not None:
@@ -312,26 +314,19 @@ class GroupWriter:
                     raw.execute(f"PRAGMA cache_size=-{int(self.sqlite_cache_mb) * 1024}")
                 conn.info["ingest_busy_timeout"] = self.write_timeout
             raw.execute("BEGIN IMMEDIATE")
-        except dbapi_error as exc:
-            raise DBAPIError.instance("BEGIN IMMEDIATE", None, exc, dbapi_error) from exc
         try:
             results = self._run_handlers(conn, jobs)
-            raw.commit()
-        except BaseException as exc:
+            with driver_errors(conn):
+                raw.commit()
+        except BaseException:
             if raw.in_transaction:
-                try:
+                with contextlib.suppress(Exception):  # the caller drops the connection anyway
                     raw.rollback()
-                except dbapi_error:
-                    pass  # the connection is dropped by the caller anyway
-            if isinstance(exc, dbapi_error):
-                raise DBAPIError.instance("COMMIT", None, exc, dbapi_error) from exc
             raise
         return results
 
     def _run_handlers(self, conn: Connection, jobs: list[Job]) -> list[Any]:
-        kind = jobs[0].kind
-        if all(job.kind == kind for job in jobs):  # the usual group: one kind, results in the jobs' order
-            return list(self._handlers[kind](conn, [job.payload for job in jobs]))
+        """Each kind's payloads through its handler (one call per kind); the results in the jobs' order."""
         results: dict[int, Any] = {}
         for kind, handler in self._handlers.items():
             mine = [job for job in jobs if job.kind == kind]
