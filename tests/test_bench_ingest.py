@@ -3,7 +3,7 @@
 import pytest
 from scipy import stats
 
-from bench.ingest import _verdicts, median_interval
+from bench.ingest import _next_delay, _verdicts, median_interval
 
 
 def test_five_runs_give_min_and_max_at_93_75_percent():
@@ -26,7 +26,8 @@ def test_interval_needs_values():
 
 
 def _result(p99=7.0, events=30_000.0):
-    return {"single event, half load": {"p99": p99}, "batch of 100": {"events_per_s": events}}
+    return {"single event": {"rps": 2_000.0}, "single event, half load": {"p99": p99, "rps": 1_020.0},
+            "batch of 100": {"events_per_s": events}}
 
 
 def test_verdicts_met_not_met_and_undecided():
@@ -34,7 +35,7 @@ def test_verdicts_met_not_met_and_undecided():
     lines = _verdicts(_result(), paired, [30_000, 31_000, 32_000, 33_000, 49_999])
     assert lines == [
         "- single events ≥ 0.50 of hello-world req/s (paired median): 0.55, 93.75% interval 0.51 to 0.70 -- met",
-        "- p99 < 20 ms at half that load: 7.0 ms -- met",
+        "- p99 < 20 ms at half that load: 7.0 ms at 0.51 of the single-event rate -- met",
         "- 100-event batches ≥ 50,000 events/s (median run): 30,000, 93.75% interval 30,000 to 49,999 -- NOT met",
         "- variant ≥ 0.80 of hello-world req/s (paired median): 0.81, 93.75% interval 0.70 to 0.90 -- "
         "undecided (its interval contains the bar)",
@@ -44,11 +45,28 @@ def test_verdicts_met_not_met_and_undecided():
 def test_p99_over_the_bar_is_not_met_and_no_batch_runs_fall_back_to_the_median_run():
     paired = {"single event": [0.3], "variant": [0.9]}
     lines = _verdicts(_result(p99=25.0, events=51_000.0), paired)
-    assert lines[1] == "- p99 < 20 ms at half that load: 25.0 ms -- NOT met"
+    assert lines[1] == "- p99 < 20 ms at half that load: 25.0 ms at 0.51 of the single-event rate -- NOT met"
     assert lines[2] == "- 100-event batches ≥ 50,000 events/s (median run): 51,000 -- met"
     # one run has no interval (coverage 0): the point verdict
     assert lines[0] == "- single events ≥ 0.50 of hello-world req/s (paired median): 0.30 -- NOT met"
     assert lines[3] == "- variant ≥ 0.80 of hello-world req/s (paired median): 0.90 -- met"
+
+
+def test_pause_for_half_load_from_a_probe():
+    # 16 connections reached 2,000 req/s with no pause: 8 ms per request (16 / 2,000 s); 1,000 req/s needs a
+    # 16 ms cycle, so an 8 ms pause
+    assert _next_delay(0.0, 2_000.0, 1_000.0) == pytest.approx(8.0)
+    # with that pause they reached 1,280 req/s: 12.5 ms cycle, so the answer took 4.5 ms; 16 - 4.5 = 11.5 ms
+    assert _next_delay(8.0, 1_280.0, 1_000.0) == pytest.approx(11.5)
+    # a target above what no pause gives: no pause, never a negative one
+    assert _next_delay(0.0, 2_000.0, 3_000.0) == 0.0
+    # other connection counts: 4 connections at 500 req/s = 8 ms per request; 250 req/s needs 16 ms: 8 ms pause
+    assert _next_delay(0.0, 500.0, 250.0, connections=4) == pytest.approx(8.0)
+
+
+def test_pause_needs_positive_rates():
+    with pytest.raises(ValueError, match=r"rates must be positive \(got measured_rps=0.0, target_rps=1000.0\)"):
+        _next_delay(0.0, 0.0, 1_000.0)
 
 
 def test_cpu_accounting_counts_postgresql_server_processes(pg_url_or_skip):
