@@ -353,7 +353,6 @@ def run_backend(backend: str, duration: int, workers: int = 2, threads: int = 16
                     srv.port, _lua(_EVENT_LUA + _PACE_LUA, PATH=path, BATCH=1, DELAY_MS=delay), duration,
                     pgid=srv.proc.pid,
                 )
-                results["single event, half load"]["delay_ms"] = delay
             order = ["hello POST", "hello GET", "single event", "single event, half load", "batch of 100", ONE_SESSION,
                      "variant"]  # fmt: skip
             results = {name: results[name] for name in order}
