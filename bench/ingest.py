@@ -38,7 +38,7 @@ from pathlib import Path
 
 import falcon
 
-__all__ = ["hello_app", "main"]
+__all__ = ["cpu_budget", "hello_app", "main", "median_interval"]
 
 
 class _Hello:
@@ -391,7 +391,7 @@ def _table(backend: str, r: dict[str, dict[str, float]]) -> str:
     for name, ratios in ctx["paired"].items():
         rows.append(f"| {name}: each run / the hello-world run before it | | | {ratios[len(ratios) // 2]:.2f} "
                     f"({', '.join(f'{x:.2f}' for x in ratios)}) | | | | |")  # fmt: skip
-    rows += ["", *_verdicts(r, ctx["paired"], ctx.get("batch_runs", ()))]
+    rows += ["", *_verdicts(r, ctx["paired"], ctx.get("batch_runs", ())), *cpu_budget(r)]
     one = ctx.get("one_session_runs") or []
     if len(one) >= 2:
         low, high, cov = median_interval(one)
@@ -469,6 +469,39 @@ def _verdicts(r: dict[str, dict[str, float]], paired: dict[str, list[float]],
         met = value >= bar if op == ">=" else value < bar
         where = f" at {load:.2f} of the single-event rate" if key == "half_p99" else ""
         lines.append(f"- {label}: {_show(value, key, bar)}{where} -- {'met' if met else 'NOT met'}")
+    return lines
+
+
+def _cpu_us(run: dict[str, float]) -> float | None:
+    """CPU µs per request of every process of a run (server, writer, PostgreSQL, ``wrk``); None if not measured."""
+    keys = ("cpu_server_us", "cpu_writer_us", "cpu_database_us", "cpu_wrk_us")
+    return sum(run.get(k, 0.0) for k in keys) if "cpu_server_us" in run else None
+
+
+def cpu_budget(r: dict[str, dict[str, float]], cores: int | None = None) -> list[str]:
+    """The bars read as CPU budgets, from the median runs' CPU per request of every process.
+
+    Every process of a run -- gunicorn, the writer, PostgreSQL, ``wrk`` -- shares the machine's ``cores``, so a
+    workload that keeps them busy runs at ``cores / CPU per request``, and its rate against the hello-world's is
+    close to the inverse ratio of their CPU per request (the *CPU ratio*; the measured ratio is higher by the
+    hello-world's idle share). A ratio bar ``b`` then asks for at most ``hello's CPU / b`` per request, and the
+    batch rate cannot exceed ``cores / CPU per event``, however the work is scheduled. Assumes the CPU per request
+    measured at the run's load is what it would be at full use of the cores.
+    """
+    cores = cores or os.cpu_count() or 1
+    lines = []
+    for name, base, bar in (("single event", "hello POST", 0.50), ("variant", "hello GET", 0.80)):
+        own, hello = _cpu_us(r.get(name, {})), _cpu_us(r.get(base, {}))
+        if own and hello:
+            lines.append(f"- CPU budget, {name}: {own:,.0f} µs per request against {hello:,.0f} for the hello-world, "
+                         f"CPU ratio {hello / own:.2f}; {bar:.2f} needs at most {hello / bar:,.0f} µs")  # fmt: skip
+    batch = r.get("batch of 100", {})
+    own = _cpu_us(batch)
+    if own and batch.get("events_per_s"):
+        per_event = own / 100
+        used = batch["events_per_s"] * per_event / 1e6
+        lines.append(f"- CPU budget, 100-event batches: {per_event:.1f} µs per event stored; {cores} fully busy cores "
+                     f"would store at most {cores / per_event * 1e6:,.0f} events/s (the run used {used:.2f} cores)")  # fmt: skip
     return lines
 
 

@@ -3,7 +3,7 @@
 import pytest
 from scipy import stats
 
-from bench.ingest import _next_delay, _verdicts, median_interval
+from bench.ingest import _next_delay, _verdicts, cpu_budget, median_interval
 
 
 def test_five_runs_give_min_and_max_at_93_75_percent():
@@ -50,6 +50,33 @@ def test_p99_over_the_bar_is_not_met_and_no_batch_runs_fall_back_to_the_median_r
     # one run has no interval (coverage 0): the point verdict
     assert lines[0] == "- single events ≥ 0.50 of hello-world req/s (paired median): 0.30 -- NOT met"
     assert lines[3] == "- variant ≥ 0.80 of hello-world req/s (paired median): 0.90 -- met"
+
+
+def _cpu(server, writer, database, wrk, **extra):
+    return {"rps": 1.0, "cpu_server_us": server, "cpu_writer_us": writer, "cpu_database_us": database,
+            "cpu_wrk_us": wrk, **extra}
+
+
+def test_cpu_budget_from_the_median_runs():
+    # the ninth session's SQLite run (docs/ingest.md), by hand: 363 + 177 + 0 + 51 = 591 against 225 + 38 = 263,
+    # 263 / 591 = 0.445, 263 / 0.50 = 526; 243 + 15 + 41 = 299 against 211 + 41 = 252, 252 / 299 = 0.843,
+    # 252 / 0.80 = 315; (2,099 + 2,104 + 125) / 100 = 43.28 µs per event, 2 / 43.28e-6 = 46,211 events/s,
+    # 36,567 * 43.28e-6 = 1.58 cores
+    r = {"hello POST": _cpu(225, 0, 0, 38), "hello GET": _cpu(211, 0, 0, 41), "single event": _cpu(363, 177, 0, 51),
+         "variant": _cpu(243, 15, 0, 41), "batch of 100": _cpu(2_099, 2_104, 0, 125, events_per_s=36_567.0)}
+    assert cpu_budget(r, cores=2) == [
+        "- CPU budget, single event: 591 µs per request against 263 for the hello-world, CPU ratio 0.45; "
+        "0.50 needs at most 526 µs",
+        "- CPU budget, variant: 299 µs per request against 252 for the hello-world, CPU ratio 0.84; "
+        "0.80 needs at most 315 µs",
+        "- CPU budget, 100-event batches: 43.3 µs per event stored; 2 fully busy cores would store at most "
+        "46,211 events/s (the run used 1.58 cores)",
+    ]
+
+
+def test_cpu_budget_needs_measured_cpu():
+    # runs without CPU accounting (no process group given) have no budget lines
+    assert cpu_budget({"hello POST": {"rps": 1.0}, "single event": {"rps": 1.0}}, cores=2) == []
 
 
 def test_pause_for_half_load_from_a_probe():
