@@ -489,8 +489,9 @@ def cpu_budget(r: dict[str, dict[str, float]], cores: int | None = None) -> list
     measured at the run's load is what it would be at full use of the cores.
     """
     cores = cores or os.cpu_count() or 1
+    bars = {key: bar for _label, key, _op, bar in TARGETS}
     lines = []
-    for name, base, bar in (("single event", "hello POST", 0.50), ("variant", "hello GET", 0.80)):
+    for name, base, bar in (("single event", "hello POST", bars["single"]), ("variant", "hello GET", bars["variant"])):
         own, hello = _cpu_us(r.get(name, {})), _cpu_us(r.get(base, {}))
         if own and hello:
             lines.append(f"- CPU budget, {name}: {own:,.0f} µs per request against {hello:,.0f} for the hello-world, "
