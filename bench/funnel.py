@@ -60,18 +60,20 @@ def prepare(events: int, backend: str, pg_url: str) -> tuple[str, int, datetime,
     """A database holding about ``events`` generated events; returns (url, events, start, end)."""
     import sqlalchemy as sa
 
-    from analytics.db import upgrade
+    from analytics.db import get_engine, sqlite_page_size, upgrade
     from analytics.demo import generate, insert_demo
     from analytics.schema import analytics_events
 
     sessions = max(int(events / EVENTS_PER_SESSION), 100)
     if backend == "sqlite":
         OUT.mkdir(parents=True, exist_ok=True)
-        url = f"sqlite:///{OUT / f'funnel-{sessions}s.db'}"
+        # the page size in the name: a file made before the 16 KB decision is not reused as if it were one
+        url = f"sqlite:///{OUT / f'funnel-{sessions}s-p{sqlite_page_size()}.db'}"
+        engine = get_engine(url)  # as deployed: the package's page size for a new file
     else:
         url = pg_url
         _ensure_pg_database(url)
-    engine = sa.create_engine(url)
+        engine = sa.create_engine(url)
     with engine.connect() as conn:
         before = _revision(conn)
     upgrade(engine)

@@ -27,6 +27,7 @@ END = datetime(2026, 11, 23)  # a Monday: the run reports the complete week 2026
 def _database(days: int, sessions: int) -> tuple[str, int]:
     import sqlalchemy as sa
 
+    from analytics.db import get_engine
     from analytics.demo import load_demo
     from analytics.schema import analytics_events
 
@@ -35,7 +36,7 @@ def _database(days: int, sessions: int) -> tuple[str, int]:
     for stale in OUT.glob(f"{path.name}*"):  # always a fresh database on the current migrations
         stale.unlink()
     url = f"sqlite:///{path}"
-    engine = sa.create_engine(url)
+    engine = get_engine(url)  # as deployed: WAL, synchronous=FULL, the package's page size
     load_demo(engine, days=days, sessions=sessions, seed=7, end=END)
     with engine.connect() as conn:
         events = conn.execute(sa.select(sa.func.count()).select_from(analytics_events)).scalar_one()

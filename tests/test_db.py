@@ -39,6 +39,49 @@ def test_sqlite_is_durable(tmp_path):
     assert db.get_engine(f"sqlite:///{tmp_path / 'x.db'}") is engine
 
 
+def test_new_sqlite_files_get_16_kib_pages(tmp_path, monkeypatch):
+    monkeypatch.delenv("ANALYTICS_SQLITE_PAGE_SIZE", raising=False)
+    engine = db.get_engine(f"sqlite:///{tmp_path / 'new.db'}")
+    db.upgrade(engine)
+    with engine.connect() as c:
+        assert c.execute(text("PRAGMA page_size")).scalar() == 16384
+        assert c.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+
+
+def test_existing_sqlite_file_keeps_its_page_size(tmp_path, monkeypatch):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    raw = sqlite3.connect(path)  # a file made before the decision: SQLite's default 4,096-byte pages
+    raw.execute("PRAGMA page_size=4096")
+    raw.execute("CREATE TABLE t (x INTEGER)")
+    raw.execute("INSERT INTO t VALUES (1)")
+    raw.commit()
+    raw.close()
+    monkeypatch.delenv("ANALYTICS_SQLITE_PAGE_SIZE", raising=False)
+    with db.get_engine(f"sqlite:///{path}").connect() as c:
+        assert c.execute(text("PRAGMA page_size")).scalar() == 4096
+        assert c.execute(text("SELECT x FROM t")).scalar() == 1
+        assert c.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+
+
+def test_sqlite_page_size_from_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANALYTICS_SQLITE_PAGE_SIZE", "4096")
+    with db.get_engine(f"sqlite:///{tmp_path / 'small.db'}").connect() as c:
+        assert c.execute(text("PRAGMA page_size")).scalar() == 4096
+    assert db.sqlite_page_size({}) == 16384
+    assert db.sqlite_page_size({"ANALYTICS_SQLITE_PAGE_SIZE": " 65536 "}) == 65536
+
+
+@pytest.mark.parametrize("value", ["16k", "1000", "256", "131072", "-4096"])
+def test_sqlite_page_size_must_be_a_power_of_two_sqlite_accepts(value):
+    with pytest.raises(ConfigError) as info:
+        db.sqlite_page_size({"ANALYTICS_SQLITE_PAGE_SIZE": value})
+    assert str(info.value) == (
+        f"'ANALYTICS_SQLITE_PAGE_SIZE' must be a power of two from 512 to 65536 (got {value!r})"
+    )
+
+
 def test_upgrade_is_idempotent(engine):
     from alembic.script import ScriptDirectory
 
