@@ -118,7 +118,10 @@ class GroupWriter:
     db_backoff:
         Seconds to fail fast after the database was found unreachable.
     wal_autocheckpoint:
-        SQLite: ``PRAGMA wal_autocheckpoint`` of the writer's connection (None: SQLite's default, 1,000 pages).
+        SQLite: ``PRAGMA wal_autocheckpoint`` of the writer's connection, in pages (None: ``wal_checkpoint_bytes``).
+    wal_checkpoint_bytes:
+        SQLite, when ``wal_autocheckpoint`` is None: the checkpoint interval as WAL bytes, turned into pages of the
+        file's own page size (at least 100). None for both: SQLite's default, 1,000 pages.
     sqlite_cache_mb:
         SQLite: the writer connection's page cache in MiB (``PRAGMA cache_size``; None: SQLite's default, 2 MiB).
     """
@@ -133,6 +136,7 @@ class GroupWriter:
         write_timeout: float = 10.0,
         db_backoff: float = 1.0,
         wal_autocheckpoint: int | None = None,
+        wal_checkpoint_bytes: int | None = None,
         sqlite_cache_mb: int | None = None,
     ) -> None:
         self._engine_factory = engine_factory
@@ -145,6 +149,7 @@ class GroupWriter:
         self.write_timeout = write_timeout
         self.db_backoff = db_backoff
         self.wal_autocheckpoint = wal_autocheckpoint
+        self.wal_checkpoint_bytes = wal_checkpoint_bytes
         self.sqlite_cache_mb = sqlite_cache_mb
         self._cond = threading.Condition()
         self._queue: deque[Job] = deque()
@@ -308,8 +313,11 @@ class GroupWriter:
         with driver_errors(conn):
             if conn.info.get("ingest_busy_timeout") != self.write_timeout:  # once per connection
                 raw.execute(f"PRAGMA busy_timeout={int(self.write_timeout * 1000)}")
-                if self.wal_autocheckpoint is not None:
-                    raw.execute(f"PRAGMA wal_autocheckpoint={int(self.wal_autocheckpoint)}")
+                pages = self.wal_autocheckpoint
+                if pages is None and self.wal_checkpoint_bytes is not None:
+                    pages = max(100, self.wal_checkpoint_bytes // raw.execute("PRAGMA page_size").fetchone()[0])
+                if pages is not None:
+                    raw.execute(f"PRAGMA wal_autocheckpoint={int(pages)}")
                 if self.sqlite_cache_mb is not None:  # negative: a size in KiB, not in pages
                     raw.execute(f"PRAGMA cache_size=-{int(self.sqlite_cache_mb) * 1024}")
                 conn.info["ingest_busy_timeout"] = self.write_timeout

@@ -85,9 +85,11 @@ def _writer_env(config: Config) -> dict[str, str]:
         INGEST_GROUP_MAX_EVENTS=str(config.group_max_events),
         INGEST_WRITE_TIMEOUT=repr(config.write_timeout),
         INGEST_DB_BACKOFF=repr(config.db_backoff),
-        INGEST_WAL_AUTOCHECKPOINT=str(config.wal_autocheckpoint),
         INGEST_SQLITE_CACHE_MB=str(config.sqlite_cache_mb),
     )
+    env.pop("INGEST_WAL_AUTOCHECKPOINT", None)
+    if config.wal_autocheckpoint is not None:  # None: the writer's default, a WAL size in bytes
+        env["INGEST_WAL_AUTOCHECKPOINT"] = str(config.wal_autocheckpoint)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_ROOT), env.get("PYTHONPATH")) if p)
     return env
 

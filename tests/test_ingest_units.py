@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine
 
+from analytics.db import get_engine
 from analytics.errors import ConfigError
 from ingest_service.body import parse_json
 from ingest_service.config import Config
@@ -33,7 +34,7 @@ def test_config_defaults_and_parsing():
     assert cfg.max_age == timedelta(days=3)
     assert (cfg.queue_events, cfg.ready_events) == (100, 50)
     assert (cfg.max_batch, cfg.max_future, cfg.skew_threshold) == (500, timedelta(minutes=5), timedelta(seconds=30))
-    assert cfg.wal_autocheckpoint == 10_000
+    assert cfg.wal_autocheckpoint is None  # the writer's WAL_CHECKPOINT_BYTES at the file's page size
     assert Config.from_env({"INGEST_WAL_AUTOCHECKPOINT": "2500"}).wal_autocheckpoint == 2500
     assert cfg.sqlite_cache_mb == 128
     assert Config.from_env({"INGEST_SQLITE_CACHE_MB": "16"}).sqlite_cache_mb == 16
@@ -186,7 +187,19 @@ def test_writer_sets_its_wal_checkpoint_interval_on_sqlite(tmp_path):
     assert GroupWriter(lambda: engine, {"n": pragma}).submit("n", 1) == 1000  # None: SQLite's default
     from ingest_service.writer_server import build_writer
 
-    assert build_writer(Config(database_url=str(engine.url))).wal_autocheckpoint == 10_000
+    built = build_writer(Config(database_url=str(engine.url)))
+    assert (built.wal_autocheckpoint, built.wal_checkpoint_bytes) == (None, 40 * 1024 * 1024)
+    assert GroupWriter(lambda: engine, {"n": pragma}, wal_autocheckpoint=2500, wal_checkpoint_bytes=1 << 30).submit(
+        "n", 1) == 2500  # pages, when given, win
+
+
+def test_writer_turns_its_wal_checkpoint_bytes_into_pages_of_the_files_size(tmp_path):
+    pragma = lambda c, p: [c.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()] * len(p)  # noqa: E731
+    new = get_engine(f"sqlite:///{tmp_path / 'new.db'}")  # the package's 16 KiB pages
+    old = _sqlite_engine(tmp_path)  # SQLite's default 4 KiB pages
+    assert GroupWriter(lambda: new, {"n": pragma}, wal_checkpoint_bytes=40 << 20).submit("n", 1) == 2560
+    assert GroupWriter(lambda: old, {"n": pragma}, wal_checkpoint_bytes=40 << 20).submit("n", 1) == 10240
+    assert GroupWriter(lambda: old, {"n": pragma}, wal_checkpoint_bytes=1000).submit("n", 1) == 100  # at least
 
 
 def test_writer_sets_its_page_cache_on_sqlite(tmp_path):

@@ -188,3 +188,12 @@ def test_status_when_no_writer_can_start_answers_within_seconds(tmp_path, monkey
         assert time.monotonic() - started < 6
     finally:
         held.close()
+
+
+def test_writer_env_passes_the_checkpoint_interval_only_when_set(monkeypatch):
+    from ingest_service.writer_client import _writer_env
+
+    monkeypatch.setenv("INGEST_WAL_AUTOCHECKPOINT", "777")  # the worker's own environment must not leak through
+    assert "INGEST_WAL_AUTOCHECKPOINT" not in _writer_env(Config(database_url="sqlite:///a.db"))
+    env = _writer_env(Config(database_url="sqlite:///a.db", wal_autocheckpoint=500))
+    assert env["INGEST_WAL_AUTOCHECKPOINT"] == "500"
