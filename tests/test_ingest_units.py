@@ -202,6 +202,14 @@ def test_writer_turns_its_wal_checkpoint_bytes_into_pages_of_the_files_size(tmp_
     assert GroupWriter(lambda: old, {"n": pragma}, wal_checkpoint_bytes=1000).submit("n", 1) == 100  # at least
 
 
+def test_writer_keeps_statement_journals_in_memory_on_sqlite(tmp_path):
+    engine = _sqlite_engine(tmp_path)
+    pragma = lambda c, p: [c.exec_driver_sql("PRAGMA temp_store").scalar()] * len(p)  # noqa: E731
+    assert GroupWriter(lambda: engine, {"n": pragma}).submit("n", 1) == 2  # MEMORY
+    with engine.connect() as other:  # the writer's own connection only
+        assert other.exec_driver_sql("PRAGMA temp_store").scalar() == 0
+
+
 def test_writer_sets_its_page_cache_on_sqlite(tmp_path):
     engine = _sqlite_engine(tmp_path)
     pragma = lambda c, p: [c.exec_driver_sql("PRAGMA cache_size").scalar()] * len(p)  # noqa: E731
