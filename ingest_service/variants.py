@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import atexit
 import json
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -38,6 +37,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from analytics.errors import AnalyticsError, NotFoundError
 from analytics.experiments import Assigner
+from ingest_service._pid import current_pid
 from ingest_service.writer import GroupWriter
 
 if TYPE_CHECKING:
@@ -151,11 +151,11 @@ class VariantService:
             self.flush_exposures()
 
     def _ensure_flusher(self) -> None:
-        if self._flusher_pid == os.getpid():
+        if self._flusher_pid == current_pid():
             return
         with self._lock:
-            if self._flusher_pid != os.getpid():
-                self._flusher_pid = os.getpid()
+            if self._flusher_pid != current_pid():
+                self._flusher_pid = current_pid()
                 self._rows.clear()
                 threading.Thread(target=self._flush_loop, name="ingest-exposures", daemon=True).start()
                 atexit.register(self._flush_at_exit)

@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
-import os
 import threading
 import time
 from collections import deque
@@ -39,6 +38,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, Opera
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from analytics.storage import driver_errors
+from ingest_service._pid import current_pid
 
 __all__ = [
     "DatabaseUnavailable",
@@ -177,7 +177,7 @@ class GroupWriter:
         return self.pending_events, self.database_down, self.last_error
 
     def _ensure_thread(self) -> None:
-        pid = os.getpid()
+        pid = current_pid()
         if self._thread is not None and self._pid == pid and self._thread.is_alive():
             return
         with self._cond:
@@ -272,11 +272,11 @@ class GroupWriter:
         SQLite's busy handler sleeps 1, 2, 5, ... 100 ms between attempts, so two writers contending for the file
         would add tens of milliseconds to commits; a blocking ``flock`` hands the lock over at once.
         """
-        if self._lock_file is None or self._lock_file[0] != os.getpid():
+        if self._lock_file is None or self._lock_file[0] != current_pid():
             path = engine.url.database
             if not path or path == ":memory:":
                 return None
-            self._lock_file = (os.getpid(), open(f"{path}.ingest-lock", "a+b"))  # noqa: SIM115 - kept open
+            self._lock_file = (current_pid(), open(f"{path}.ingest-lock", "a+b"))  # noqa: SIM115 - kept open
         return self._lock_file[1]
 
     def _transaction(self, jobs: list[Job]) -> list[Any]:
@@ -352,14 +352,14 @@ class GroupWriter:
     def _connection(self, engine: Engine) -> Connection:
         """The writer's own connection, kept between groups (no pool check-out, check-in and reset per group)."""
         conn = self._conn
-        if conn is None or conn.closed or conn.invalidated or conn.engine is not engine or self._conn_pid != os.getpid():
+        if conn is None or conn.closed or conn.invalidated or conn.engine is not engine or self._conn_pid != current_pid():
             conn = self._conn = engine.connect()
-            self._conn_pid = os.getpid()
+            self._conn_pid = current_pid()
         return conn
 
     def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None
-        if conn is not None and self._conn_pid == os.getpid():
+        if conn is not None and self._conn_pid == current_pid():
             try:
                 conn.invalidate()
                 conn.close()

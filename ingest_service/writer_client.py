@@ -35,6 +35,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from ingest_service._pid import current_pid
 from ingest_service.config import Config
 from ingest_service.writer import (
     DatabaseUnavailable,
@@ -127,7 +128,7 @@ class RemoteWriter:
     # -- connection -------------------------------------------------------------------------------------------
     def _connection(self) -> socket.socket:
         conn, pid = getattr(self._local, "conn", None), getattr(self._local, "pid", None)
-        if conn is not None and pid == os.getpid():
+        if conn is not None and pid == current_pid():
             return conn
         conn = self._connect()
         # kernel-side timeouts: the socket stays in blocking mode, so no poll() before each call; a send blocks only
@@ -136,7 +137,7 @@ class RemoteWriter:
         timeval = struct.pack("ll", secs, int((self.reply_timeout - secs) * 1e6))
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
-        self._local.conn, self._local.pid = conn, os.getpid()
+        self._local.conn, self._local.pid = conn, current_pid()
         return conn
 
     def _drop(self) -> None:
