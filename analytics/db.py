@@ -56,12 +56,12 @@ def read_database_url() -> str:
     return _normalise(url) if url else database_url()
 
 
-#: Page size of a SQLite file this package creates (``ANALYTICS_SQLITE_PAGE_SIZE``; SQLite's own default is
-#: 4,096). Decision 2026-12-05 (docs/ingest.md, "16 KB pages"): events of many sessions written in one transaction
-#: each dirty a page of ``ix_events_session``; with 16 KB pages more of them share one, so fewer WAL frames carry
-#: the same rows (mixed 100-event batches through the sidecar +12 %, single events and the funnel unchanged).
-#: It applies only to a new, empty file: an existing database keeps the page size it was created with.
-SQLITE_PAGE_SIZE = 16_384
+#: Page size of a SQLite file this package creates (``ANALYTICS_SQLITE_PAGE_SIZE``): SQLite's own default. Decision
+#: 2026-12-05 (docs/ingest.md, "page size"): 16 KiB pages store the benchmark's mixed 100-event batches 3-4 % faster
+#: but single events 2-7 % slower and first exposures (random keys) up to a third slower as their table grows, since
+#: every row with a random key dirties a whole page. It applies only to a new, empty file: an existing database
+#: keeps the page size it was created with.
+SQLITE_PAGE_SIZE = 4_096
 
 
 def sqlite_page_size(environ: Mapping[str, str] | None = None) -> int:

@@ -321,7 +321,7 @@ class GroupWriter:
                 if self.sqlite_cache_mb is not None:  # negative: a size in KiB, not in pages
                     raw.execute(f"PRAGMA cache_size=-{int(self.sqlite_cache_mb) * 1024}")
                 # Statement journals in memory. Each multi-row statement of a group keeps the pages it changes for
-                # its own rollback; beyond 64 KiB (four 16 KiB pages) SQLite spilled them to a temporary file it
+                # its own rollback; beyond 64 KiB (16 pages of 4 KiB) SQLite spilled them to a temporary file it
                 # created, wrote, unlinked and closed (/var/tmp/etilqs_*, about once per group under the batch
                 # load). Measured: writer CPU per batched event -4 to -6 %, mixed batches +2 to +7 % (docs/ingest.md).
                 # The journal is bounded by the group (group_max_events) and freed when the statement ends.

@@ -61,8 +61,9 @@ __all__ = ["WAL_CHECKPOINT_BYTES", "WriterServer", "build_writer", "claim", "fra
 
 _log = logging.getLogger("ingest_service.writer_server")
 _HEADER = struct.Struct("!I")
-#: Unless ``INGEST_WAL_AUTOCHECKPOINT`` says otherwise, the writer checkpoints after this much WAL: 10,000 pages of
-#: 4 KiB (measured 2026-12-05) and, for 16 KiB pages, 2,560 -- the same rate as 10,000 with a lower p99.
+#: Unless ``INGEST_WAL_AUTOCHECKPOINT`` says otherwise, the writer checkpoints after this much WAL: ≈10,000 pages of
+#: 4 KiB (measured 2026-12-05) and, in a file made with 16 KiB pages, 2,560 -- the same rate as 10,000 of those with a
+#: lower p99.
 WAL_CHECKPOINT_BYTES = 40 << 20
 _MAX_FRAME = 256 << 20
 _RECV = 1 << 16

@@ -39,9 +39,15 @@ def test_sqlite_is_durable(tmp_path):
     assert db.get_engine(f"sqlite:///{tmp_path / 'x.db'}") is engine
 
 
-def test_new_sqlite_files_get_16_kib_pages(tmp_path, monkeypatch):
+def test_new_sqlite_files_get_the_configured_page_size(tmp_path, monkeypatch):
     monkeypatch.delenv("ANALYTICS_SQLITE_PAGE_SIZE", raising=False)
     engine = db.get_engine(f"sqlite:///{tmp_path / 'new.db'}")
+    db.upgrade(engine)
+    with engine.connect() as c:
+        assert c.execute(text("PRAGMA page_size")).scalar() == 4096
+        assert c.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    monkeypatch.setenv("ANALYTICS_SQLITE_PAGE_SIZE", "16384")
+    engine = db.get_engine(f"sqlite:///{tmp_path / 'big.db'}")
     db.upgrade(engine)
     with engine.connect() as c:
         assert c.execute(text("PRAGMA page_size")).scalar() == 16384
@@ -52,24 +58,24 @@ def test_existing_sqlite_file_keeps_its_page_size(tmp_path, monkeypatch):
     import sqlite3
 
     path = tmp_path / "old.db"
-    raw = sqlite3.connect(path)  # a file made before the decision: SQLite's default 4,096-byte pages
-    raw.execute("PRAGMA page_size=4096")
+    raw = sqlite3.connect(path)  # a file made with other pages than the configured ones
+    raw.execute("PRAGMA page_size=8192")
     raw.execute("CREATE TABLE t (x INTEGER)")
     raw.execute("INSERT INTO t VALUES (1)")
     raw.commit()
     raw.close()
-    monkeypatch.delenv("ANALYTICS_SQLITE_PAGE_SIZE", raising=False)
+    monkeypatch.setenv("ANALYTICS_SQLITE_PAGE_SIZE", "16384")
     with db.get_engine(f"sqlite:///{path}").connect() as c:
-        assert c.execute(text("PRAGMA page_size")).scalar() == 4096
+        assert c.execute(text("PRAGMA page_size")).scalar() == 8192
         assert c.execute(text("SELECT x FROM t")).scalar() == 1
         assert c.execute(text("PRAGMA journal_mode")).scalar() == "wal"
 
 
 def test_sqlite_page_size_from_environment(tmp_path, monkeypatch):
-    monkeypatch.setenv("ANALYTICS_SQLITE_PAGE_SIZE", "4096")
+    monkeypatch.setenv("ANALYTICS_SQLITE_PAGE_SIZE", "1024")
     with db.get_engine(f"sqlite:///{tmp_path / 'small.db'}").connect() as c:
-        assert c.execute(text("PRAGMA page_size")).scalar() == 4096
-    assert db.sqlite_page_size({}) == 16384
+        assert c.execute(text("PRAGMA page_size")).scalar() == 1024
+    assert db.sqlite_page_size({}) == 4096
     assert db.sqlite_page_size({"ANALYTICS_SQLITE_PAGE_SIZE": " 65536 "}) == 65536
 
 

@@ -193,9 +193,10 @@ def test_writer_sets_its_wal_checkpoint_interval_on_sqlite(tmp_path):
         "n", 1) == 2500  # pages, when given, win
 
 
-def test_writer_turns_its_wal_checkpoint_bytes_into_pages_of_the_files_size(tmp_path):
+def test_writer_turns_its_wal_checkpoint_bytes_into_pages_of_the_files_size(tmp_path, monkeypatch):
     pragma = lambda c, p: [c.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()] * len(p)  # noqa: E731
-    new = get_engine(f"sqlite:///{tmp_path / 'new.db'}")  # the package's 16 KiB pages
+    monkeypatch.setenv("ANALYTICS_SQLITE_PAGE_SIZE", "16384")
+    new = get_engine(f"sqlite:///{tmp_path / 'new.db'}")  # a file made with 16 KiB pages
     old = _sqlite_engine(tmp_path)  # SQLite's default 4 KiB pages
     assert GroupWriter(lambda: new, {"n": pragma}, wal_checkpoint_bytes=40 << 20).submit("n", 1) == 2560
     assert GroupWriter(lambda: old, {"n": pragma}, wal_checkpoint_bytes=40 << 20).submit("n", 1) == 10240
