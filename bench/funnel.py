@@ -67,7 +67,7 @@ def prepare(events: int, backend: str, pg_url: str) -> tuple[str, int, datetime,
     sessions = max(int(events / EVENTS_PER_SESSION), 100)
     if backend == "sqlite":
         OUT.mkdir(parents=True, exist_ok=True)
-        # the page size in the name: a file made before the 16 KB decision is not reused as if it were one
+        # the page size in the name (ANALYTICS_SQLITE_PAGE_SIZE): a file made with other pages is not reused
         url = f"sqlite:///{OUT / f'funnel-{sessions}s-p{sqlite_page_size()}.db'}"
         engine = get_engine(url)  # as deployed: the package's page size for a new file
     else:
