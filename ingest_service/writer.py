@@ -20,6 +20,12 @@ Failures:
   then the next group tries again, so the service recovers by itself when the database returns;
 - any other database error (a value PostgreSQL cannot store) → the jobs are retried one per transaction, so only
   the offending request fails, with :class:`UnstorableEvents`.
+
+Unwaited jobs (:meth:`GroupWriter.submit_nowait`: the first exposures that workers buffer) have nobody to tell of
+a failure, and the worker that handed them over counts their units as recorded. So when the database could not be
+reached, such a job is kept (at most ``retry_events`` events; beyond that dropped with a warning) and written
+again in a later group once the backoff is over (:meth:`GroupWriter.take_retries`); insert-or-ignore makes a
+second write of a row that did reach the database harmless.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 _WAIT_MARGIN = 2.0
+_RETRY_POLL = 0.5  # thread mode: seconds between looks at kept jobs while no new job arrives
 _DOWN_ERRORS = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout, ConnectionError, OSError)
 
 
@@ -124,6 +131,9 @@ class GroupWriter:
         file's own page size (at least 100). None for both: SQLite's default, 1,000 pages.
     sqlite_cache_mb:
         SQLite: the writer connection's page cache in MiB (``PRAGMA cache_size``; None: SQLite's default, 2 MiB).
+    retry_events:
+        Bound on the events of unwaited jobs kept after the database could not be reached, to be written again
+        once it answers; beyond it such jobs are dropped (logged, counted in ``dropped_events``).
     """
 
     def __init__(
@@ -138,6 +148,7 @@ class GroupWriter:
         wal_autocheckpoint: int | None = None,
         wal_checkpoint_bytes: int | None = None,
         sqlite_cache_mb: int | None = None,
+        retry_events: int = 100_000,
     ) -> None:
         self._engine_factory = engine_factory
         self._handlers = handlers
@@ -160,6 +171,10 @@ class GroupWriter:
         self.last_error: str | None = None
         self.groups = 0
         self.committed_jobs = 0
+        self.retry_events = retry_events
+        self._retry: deque[Job] = deque()
+        self._retry_size = 0
+        self.dropped_events = 0
 
     # -- state --------------------------------------------------------------------------------------------------
     @property
@@ -171,6 +186,41 @@ class GroupWriter:
     def database_down(self) -> bool:
         """True while the writer is backing off after failing to reach the database."""
         return time.monotonic() < self._down_until
+
+    @property
+    def retry_pending(self) -> int:
+        """Events of unwaited jobs kept after a database failure, waiting to be written again."""
+        return self._retry_size
+
+    def take_retries(self) -> list[Job]:
+        """Kept unwaited jobs to write again, oldest first, at most ``group_max_events`` events (at least one job);
+        none while the writer backs off after a database failure."""
+        jobs: list[Job] = []
+        if self.database_down:
+            return jobs
+        total = 0
+        while self._retry and (not jobs or total + self._retry[0].size <= self.group_max_events):
+            job = self._retry.popleft()
+            jobs.append(job)
+            total += job.size
+        self._retry_size -= total
+        return jobs
+
+    def _keep_unwaited(self, jobs: list[Job]) -> None:
+        """Keep the unwaited jobs of a group the database could not take, for :meth:`take_retries`."""
+        for job in jobs:
+            if job.wait:
+                continue
+            if self._retry_size + job.size > self.retry_events:
+                self.dropped_events += job.size
+                _log.warning(
+                    "dropped an unwritten %r job of %d events: %d events already wait for the database (limit %d)",
+                    job.kind, job.size, self._retry_size, self.retry_events,
+                )  # fmt: skip
+                continue
+            job.error = None
+            self._retry.append(job)
+            self._retry_size += job.size
 
     def status(self) -> tuple[int, bool, str | None]:
         """``(pending_events, database_down, last_error)`` in one call."""
@@ -186,6 +236,8 @@ class GroupWriter:
             if self._pid != pid:  # forked: the parent's queue and thread are not ours
                 self._queue.clear()
                 self._pending = 0
+                self._retry.clear()
+                self._retry_size = 0
             self._pid = pid
             self._thread = threading.Thread(target=self._run, name="ingest-group-writer", daemon=True)
             self._thread.start()
@@ -245,9 +297,16 @@ class GroupWriter:
 
     # -- the writer thread --------------------------------------------------------------------------------------
     def _take(self) -> list[Job]:
+        """The next group: kept unwaited jobs once they may be retried (a group of their own), else the queue's
+        jobs up to ``group_max_events`` events."""
         with self._cond:
             while not self._queue:
-                self._cond.wait()
+                if self._retry and not self.database_down:
+                    return self.take_retries()
+                self._cond.wait(_RETRY_POLL if self._retry else None)
+            retries = self.take_retries()
+            if retries:
+                return retries
             jobs = [self._queue.popleft()]
             total = jobs[0].size
             while self._queue and total + self._queue[0].size <= self.group_max_events:
@@ -369,12 +428,14 @@ class GroupWriter:
     def _write(self, jobs: list[Job]) -> None:
         if self.database_down:
             _finish(jobs, error=DatabaseUnavailable(self.last_error or "the database is unavailable"))
+            self._keep_unwaited(jobs)
             return
         try:
             results = self._transaction(jobs)
         except _DOWN_ERRORS as exc:
             self._mark_down(exc)
             _finish(jobs, error=DatabaseUnavailable(_describe(exc)))
+            self._keep_unwaited(jobs)
             return
         except (DBAPIError, StatementError, ValueError, TypeError, ArithmeticError) as exc:
             if len(jobs) > 1:

@@ -16,13 +16,16 @@ enter (pickles, so only processes of the same user may talk to it):
 
 - ``("submit", kind, payload, size, wait)`` -- with ``wait`` the answer is ``("ok", result)`` once committed, or
   ``("error", code, message)`` with ``code`` one of ``queue_full``, ``database_unavailable``, ``unstorable``;
-  without ``wait`` there is no answer (best effort, like :meth:`GroupWriter.submit_nowait`).
+  without ``wait`` there is no answer (like :meth:`GroupWriter.submit_nowait`): such a job is not refused by the
+  queue bound (a worker's exposure flush is bounded at its source, and a writer that stops reading makes the
+  worker's send time out, so the worker forgets the rows and records the units again), and when the database
+  could not be reached it is kept and written again after the backoff, without waiting for new traffic.
 - ``("status",)`` -- ``("status", pending_events, database_down, last_error)``; ``pending_events`` is how many
   events were waiting when the writer last formed its groups.
 
 One thread does everything: wait until some worker's socket is readable, read every complete message that has
 arrived, write them as one group (several when they exceed ``group_max_events``; beyond ``queue_events`` waiting
-events a job is refused with ``queue_full``), answer, repeat. Whatever arrives during a commit forms the next
+events a waited job is refused with ``queue_full``), answer, repeat. Whatever arrives during a commit forms the next
 group -- group commit without any thread hand-off.
 
 Lifetime. The process holds an exclusive ``flock`` on ``<socket>.lock`` while it serves, so a second one started
@@ -177,8 +180,13 @@ class WriterServer:
                 ready = self._sel.select(0.5)
                 if not ready:
                     self.last_waiting = 0
+                    if self.writer.retry_pending and not self.writer.database_down:
+                        self.round(listener, [])  # jobs kept through a database outage: now, not at the next job
                     if not self._peers and time.monotonic() - idle_since > self.idle_exit:
                         self.path.unlink(missing_ok=True)  # workers start a new writer from now on
+                        if self.writer.retry_pending:
+                            _log.warning("exiting with %d unwritten events of unwaited jobs (the database did not "
+                                         "answer)", self.writer.retry_pending)  # fmt: skip
                         return
                     continue
                 self.round(listener, [key.data for key, _ in ready])
@@ -225,12 +233,11 @@ class WriterServer:
                 op = message[0] if isinstance(message, tuple) and message else None
                 if op == "submit":
                     _, kind, payload, size, wait = message
-                    if waiting + size > self.writer.queue_events:
+                    if wait and waiting + size > self.writer.queue_events:  # unwaited jobs: see the module's doc
                         error = QueueFull(
                             f"{waiting} events are waiting to be written (limit {self.writer.queue_events})"
                         )
-                        if wait:
-                            answers.append((peer, ("error", error.code, str(error))))
+                        answers.append((peer, ("error", error.code, str(error))))
                         continue
                     waiting += size
                     job = Job(kind, payload, size, wait, notify=False)
@@ -241,6 +248,9 @@ class WriterServer:
                     answers.append((peer, None))  # answered after this round's writes
                 else:
                     answers.append((peer, ("error", "bad_message", f"unknown message {op!r} (expected submit or status)")))
+        retries = self.writer.take_retries() if self.writer.retry_pending else []
+        if retries:
+            jobs = retries + jobs  # older: written first (their own group unless small)
         if jobs:
             self.last_waiting = waiting
             group: list[Job] = []

@@ -168,6 +168,41 @@ def test_sqlite_locked_then_recovers(tmp_path):
     engine.dispose()
 
 
+def recorded_units(path) -> list[str]:
+    with sqlite3.connect(path) as conn:  # WAL: readable while another connection holds the write lock
+        return sorted(u for (u,) in conn.execute("SELECT unit_id FROM ab_assignments"))
+
+
+@pytest.mark.slow
+def test_first_exposures_are_written_after_a_locked_database_frees(tmp_path):
+    """A worker's exposure flush that reaches the writer while the database cannot commit is kept by the writer
+    and written after the backoff; the worker counts its units as recorded and would never send them again."""
+    from analytics.experiments import Variant, create_test, start_test
+
+    path = tmp_path / "locked.db"
+    url = f"sqlite:///{path}"
+    engine = _build_engine(url)
+    upgrade(engine)
+    create_test(engine, name="t", test_type="custom", test_id="t1", variants=[Variant("a", 0.5), Variant("b", 0.5)])
+    start_test(engine, "t1")
+    env = {"INGEST_WRITE_TIMEOUT": "0.5", "INGEST_DB_BACKOFF": "1", "INGEST_RATE_LIMIT": "0"}
+    variant = "/api/analytics/ab-testing/t1/variant?session_id="
+    with Server(url, env) as srv:
+        assert srv.request("GET", variant + "before").json()["reason"] == "assigned"
+        assert wait_for(lambda: recorded_units(path) == ["before"])
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            assert srv.request("GET", variant + "during").json()["reason"] == "assigned"
+            time.sleep(2.5)  # the worker's 1-s flush reaches the writer, which gives up after 0.5 s
+            assert recorded_units(path) == ["before"]
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert wait_for(lambda: recorded_units(path) == ["before", "during"], timeout=10)
+    engine.dispose()
+
+
 def test_queue_full_is_503(tmp_path):
     url, _ = make_database("sqlite", tmp_path)
     engine = _build_engine(url)

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine
+from sqlalchemy.exc import OperationalError
 
 from analytics.db import get_engine
 from analytics.errors import ConfigError
@@ -178,6 +179,28 @@ def test_writer_database_unavailable_then_backoff(tmp_path):
     with pytest.raises(DatabaseUnavailable) as err:  # backing off: refused at once
         writer.submit("n", 2)
     assert str(err.value) == writer.last_error
+
+
+def test_writer_writes_unwaited_jobs_again_after_an_outage(tmp_path):
+    engine = _sqlite_engine(tmp_path)
+    down, stored = [True], []
+
+    def handler(conn, payloads):
+        if down[0]:
+            raise OperationalError("INSERT", {}, Exception("could not connect to server"))
+        stored.extend(payloads)
+        return payloads
+
+    writer = GroupWriter(lambda: engine, {"n": handler}, db_backoff=0.3)
+    assert writer.submit_nowait("n", "quiet")
+    assert _until(lambda: writer.retry_pending == 1)
+    with pytest.raises(DatabaseUnavailable) as err:  # a waited job is refused during the backoff, not kept
+        writer.submit("n", "loud")
+    assert str(err.value) == "could not connect to server"
+    down[0] = False
+    assert _until(lambda: stored == ["quiet"], timeout=5)  # written again without any new job arriving
+    assert writer.retry_pending == 0
+    engine.dispose()
 
 
 def test_writer_sets_its_wal_checkpoint_interval_on_sqlite(tmp_path):

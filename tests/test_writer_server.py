@@ -9,8 +9,9 @@ import time
 
 import pytest
 from sqlalchemy import create_engine
+from sqlalchemy.exc import OperationalError
 
-from ingest_service.writer import GroupWriter
+from ingest_service.writer import GroupWriter, Job
 from ingest_service.writer_client import _receive
 from ingest_service.writer_server import WriterServer, claim, frame
 
@@ -114,6 +115,68 @@ def test_queue_bound_refuses_beyond_queue_events(served):
     assert answers == [("ok", "stored big"), ("error", "queue_full", "8 events are waiting to be written (limit 10)"),
                        ("status", 8, False, None)]  # fmt: skip
     assert recorder.groups == [["big"]]
+
+
+def test_unwaited_jobs_are_not_refused_by_the_queue_bound(served):
+    # a worker's exposure flush has nobody to hear "queue full": refusing it silently lost its rows for good
+    server, recorder, _, _ = served
+    answers = one_round(server, ("submit", "n", "big", 8, True), ("submit", "n", "quiet", 5, False), ("status",))
+    assert answers == [("ok", "stored big"), ("status", 13, False, None)]
+    assert recorder.groups == [["big"], ["quiet"]]
+
+
+class Unreachable(Recorder):
+    """A handler whose database cannot be reached while ``down`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = True
+
+    def __call__(self, conn, payloads):
+        if self.down:
+            raise OperationalError("INSERT", {}, Exception("could not connect to server"))
+        return super().__call__(conn, payloads)
+
+
+def test_unwaited_jobs_are_written_again_after_a_database_outage(tmp_path):
+    handler = Unreachable()
+    engine = create_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    writer = GroupWriter(lambda: engine, {"n": handler}, db_backoff=0.3, group_max_events=4)
+    path = tmp_path / "w.sock"
+    threading.Thread(target=WriterServer(writer, path, idle_exit=30).serve_forever, daemon=True).start()
+    deadline = time.monotonic() + 5
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with connect(path) as s:
+        s.sendall(frame(("submit", "n", "quiet", 1, False)))
+        # the waited job is answered (503 at the worker) and not kept: its client retries
+        assert call(s, ("submit", "n", "loud", 1, True)) == ("error", "database_unavailable", "could not connect to server")
+        assert writer.retry_pending == 1
+        handler.down = False
+        deadline = time.monotonic() + 5  # no new traffic: the writer's idle loop writes it once the backoff is over
+        while not handler.groups and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.6)  # one more idle round: written once
+        assert handler.groups == [["quiet"]]
+        assert writer.retry_pending == 0
+    engine.dispose()
+
+
+def test_kept_unwaited_jobs_are_bounded(tmp_path):
+    handler = Unreachable()
+    engine = create_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    writer = GroupWriter(lambda: engine, {"n": handler}, db_backoff=30, retry_events=3)
+    jobs = [Job("n", "a", 2, False, notify=False), Job("n", "b", 2, False, notify=False),
+            Job("n", "c", 1, False, notify=False), Job("n", "d", 1, True, notify=False)]  # fmt: skip
+    writer.write_now(jobs)
+    assert [(j.payload, str(j.error) if j.error else None) for j in jobs] == [
+        ("a", None), ("b", "could not connect to server"), ("c", None), ("d", "could not connect to server")]
+    assert (writer.retry_pending, writer.dropped_events) == (3, 2)  # "b" did not fit; "d" was waited for
+    assert writer.take_retries() == []  # backing off
+    writer._down_until = 0.0
+    assert [j.payload for j in writer.take_retries()] == ["a", "c"]
+    assert writer.retry_pending == 0
+    engine.dispose()
 
 
 def test_refused_job_is_isolated_and_named(served):
