@@ -45,6 +45,17 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from analytics.storage import driver_errors
 from ingest_service._pid import current_pid
+from ingest_service.jobs import (
+    DatabaseUnavailable,
+    Handler,
+    Job,
+    QueueFull,
+    RetryQueue,
+    UnstorableEvents,
+    WriterUnavailable,
+)
+from ingest_service.jobs import describe as _describe
+from ingest_service.jobs import finish as _finish
 
 __all__ = [
     "DatabaseUnavailable",
@@ -54,56 +65,12 @@ __all__ = [
     "UnstorableEvents",
     "WriterUnavailable",
     "probe_database",
-]
+]  # the jobs and their errors live in ingest_service.jobs; re-exported here, where callers have always found them
 
 _log = logging.getLogger(__name__)
 _WAIT_MARGIN = 2.0
 _RETRY_POLL = 0.5  # thread mode: seconds between looks at kept jobs while no new job arrives
 _DOWN_ERRORS = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout, ConnectionError, OSError)
-
-
-class WriterUnavailable(Exception):
-    """The writer cannot take or store the job now; the caller should answer 503 with ``Retry-After``."""
-
-    code = "unavailable"
-
-
-class QueueFull(WriterUnavailable):
-    """More events are waiting than the configured bound."""
-
-    code = "queue_full"
-
-
-class DatabaseUnavailable(WriterUnavailable):
-    """The database could not be reached, or the commit did not finish in time."""
-
-    code = "database_unavailable"
-
-
-class UnstorableEvents(Exception):
-    """The database refused this request's events (e.g. a number PostgreSQL cannot represent)."""
-
-
-#: A handler stores the payloads of one kind of job in the group's transaction and returns one result per payload.
-Handler = Callable[[Connection, list[Any]], list[Any]]
-
-
-class Job:
-    """One submitted payload: its kind, size in events, and (once written) ``result`` or ``error``.
-
-    ``done`` is the event a thread waiting in :meth:`GroupWriter.submit` is woken by; None with ``notify=False``
-    (the writer process answers its jobs itself, and an ``Event`` per job costs it ≈5 µs)."""
-
-    __slots__ = ("kind", "payload", "size", "done", "result", "error", "wait")
-
-    def __init__(self, kind: str, payload: Any, size: int, wait: bool, notify: bool = True) -> None:
-        self.kind = kind
-        self.payload = payload
-        self.size = size
-        self.wait = wait
-        self.done = threading.Event() if notify else None
-        self.result: Any = None
-        self.error: BaseException | None = None
 
 
 class GroupWriter:
@@ -171,10 +138,7 @@ class GroupWriter:
         self.last_error: str | None = None
         self.groups = 0
         self.committed_jobs = 0
-        self.retry_events = retry_events
-        self._retry: deque[Job] = deque()
-        self._retry_size = 0
-        self.dropped_events = 0
+        self._retries = RetryQueue(retry_events)
 
     # -- state --------------------------------------------------------------------------------------------------
     @property
@@ -190,37 +154,17 @@ class GroupWriter:
     @property
     def retry_pending(self) -> int:
         """Events of unwaited jobs kept after a database failure, waiting to be written again."""
-        return self._retry_size
+        return self._retries.size
+
+    @property
+    def dropped_events(self) -> int:
+        """Events of unwaited jobs dropped because the retry queue was full."""
+        return self._retries.dropped
 
     def take_retries(self) -> list[Job]:
         """Kept unwaited jobs to write again, oldest first, at most ``group_max_events`` events (at least one job);
         none while the writer backs off after a database failure."""
-        jobs: list[Job] = []
-        if self.database_down:
-            return jobs
-        total = 0
-        while self._retry and (not jobs or total + self._retry[0].size <= self.group_max_events):
-            job = self._retry.popleft()
-            jobs.append(job)
-            total += job.size
-        self._retry_size -= total
-        return jobs
-
-    def _keep_unwaited(self, jobs: list[Job]) -> None:
-        """Keep the unwaited jobs of a group the database could not take, for :meth:`take_retries`."""
-        for job in jobs:
-            if job.wait:
-                continue
-            if self._retry_size + job.size > self.retry_events:
-                self.dropped_events += job.size
-                _log.warning(
-                    "dropped an unwritten %r job of %d events: %d events already wait for the database (limit %d)",
-                    job.kind, job.size, self._retry_size, self.retry_events,
-                )  # fmt: skip
-                continue
-            job.error = None
-            self._retry.append(job)
-            self._retry_size += job.size
+        return [] if self.database_down else self._retries.take(self.group_max_events)
 
     def status(self) -> tuple[int, bool, str | None]:
         """``(pending_events, database_down, last_error)`` in one call."""
@@ -236,8 +180,7 @@ class GroupWriter:
             if self._pid != pid:  # forked: the parent's queue and thread are not ours
                 self._queue.clear()
                 self._pending = 0
-                self._retry.clear()
-                self._retry_size = 0
+                self._retries.clear()
             self._pid = pid
             self._thread = threading.Thread(target=self._run, name="ingest-group-writer", daemon=True)
             self._thread.start()
@@ -301,9 +244,9 @@ class GroupWriter:
         jobs up to ``group_max_events`` events."""
         with self._cond:
             while not self._queue:
-                if self._retry and not self.database_down:
+                if self._retries.size and not self.database_down:
                     return self.take_retries()
-                self._cond.wait(_RETRY_POLL if self._retry else None)
+                self._cond.wait(_RETRY_POLL if self._retries.size else None)
             retries = self.take_retries()
             if retries:
                 return retries
@@ -428,14 +371,14 @@ class GroupWriter:
     def _write(self, jobs: list[Job]) -> None:
         if self.database_down:
             _finish(jobs, error=DatabaseUnavailable(self.last_error or "the database is unavailable"))
-            self._keep_unwaited(jobs)
+            self._retries.keep(jobs)
             return
         try:
             results = self._transaction(jobs)
         except _DOWN_ERRORS as exc:
             self._mark_down(exc)
             _finish(jobs, error=DatabaseUnavailable(_describe(exc)))
-            self._keep_unwaited(jobs)
+            self._retries.keep(jobs)
             return
         except (DBAPIError, StatementError, ValueError, TypeError, ArithmeticError) as exc:
             if len(jobs) > 1:
@@ -466,16 +409,3 @@ def probe_database(engine_factory: Callable[[], Engine]) -> None:
             conn.execute(text("SELECT 1"))
     except _DOWN_ERRORS as exc:
         raise DatabaseUnavailable(_describe(exc)) from exc
-
-
-def _finish(jobs: list[Job], *, error: BaseException) -> None:
-    for job in jobs:
-        job.error = error
-        if job.done is not None:
-            job.done.set()
-
-
-def _describe(exc: BaseException) -> str:
-    orig = getattr(exc, "orig", None)
-    text_ = str(orig if orig is not None else exc).strip().splitlines()
-    return (text_[0] if text_ else type(exc).__name__)[:300]
