@@ -188,11 +188,13 @@ class GroupWriter:
     # -- API ----------------------------------------------------------------------------------------------------
     def _enqueue(self, kind: str, payload: Any, size: int, wait: bool) -> Job:
         self._ensure_thread()
-        if self.database_down:
+        # an unwaited job is always queued, as the writer process takes it: the writer thread keeps it through a
+        # backoff (ingest_service.jobs.RetryQueue), and its size is bounded where it is made (a worker's flush)
+        if wait and self.database_down:
             raise DatabaseUnavailable(self.last_error or "the database is unavailable")
         job = Job(kind, payload, size, wait)
         with self._cond:
-            if self._pending + size > self.queue_events:
+            if wait and self._pending + size > self.queue_events:
                 raise QueueFull(f"{self._pending} events are waiting to be written (limit {self.queue_events})")
             self._queue.append(job)
             self._pending += size
@@ -218,7 +220,8 @@ class GroupWriter:
         return job.result
 
     def submit_nowait(self, kind: str, payload: Any, size: int = 1) -> bool:
-        """Queue ``payload`` without waiting (best effort); False when it could not be queued."""
+        """Queue ``payload`` without waiting; neither the queue bound nor a backoff refuses it (a job the database
+        could not take is kept and written again, see :meth:`take_retries`). False when it could not be queued."""
         try:
             self._enqueue(kind, payload, size, False)
         except WriterUnavailable:

@@ -197,9 +197,32 @@ def test_writer_writes_unwaited_jobs_again_after_an_outage(tmp_path):
     with pytest.raises(DatabaseUnavailable) as err:  # a waited job is refused during the backoff, not kept
         writer.submit("n", "loud")
     assert str(err.value) == "could not connect to server"
+    assert writer.submit_nowait("n", "later")  # an unwaited one is taken, and kept
+    assert _until(lambda: writer.retry_pending == 2)
     down[0] = False
-    assert _until(lambda: stored == ["quiet"], timeout=5)  # written again without any new job arriving
+    assert _until(lambda: stored == ["quiet", "later"], timeout=5)  # written again without any new job arriving
     assert writer.retry_pending == 0
+    engine.dispose()
+
+
+def test_writer_queue_bound_does_not_refuse_unwaited_jobs(tmp_path):
+    gate, stored = threading.Event(), []
+
+    def handler(conn, payloads):
+        gate.wait(5)
+        stored.extend(payloads)
+        return payloads
+
+    engine = _sqlite_engine(tmp_path)
+    writer = GroupWriter(lambda: engine, {"n": handler}, queue_events=3)
+    assert writer.submit_nowait("n", "first")  # taken by the writer, which blocks in the handler
+    assert _until(lambda: writer.pending_events == 0)
+    assert writer.submit_nowait("n", "big", size=5)  # above the bound: queued all the same
+    with pytest.raises(QueueFull) as err:
+        writer.submit("n", "waited")
+    assert str(err.value) == "5 events are waiting to be written (limit 3)"
+    gate.set()
+    assert _until(lambda: stored == ["first", "big"], timeout=5)
     engine.dispose()
 
 
