@@ -14,10 +14,11 @@ DeWitt et al., "Implementation techniques for main memory database systems", SIG
 
 Failures:
 
-- the queue holds more than ``queue_events`` events → :class:`QueueFull` at once (the caller answers 503);
+- the queue holds more than ``queue_events`` events → :class:`QueueFull` at once for a waited job (the caller
+  answers 503);
 - the database cannot be reached (``OperationalError``/``InterfaceError``, SQLite ``database is locked``) →
-  every job of the group fails with :class:`DatabaseUnavailable`; for ``db_backoff`` seconds new jobs fail at once,
-  then the next group tries again, so the service recovers by itself when the database returns;
+  every job of the group fails with :class:`DatabaseUnavailable`; for ``db_backoff`` seconds new waited jobs fail
+  at once, then the next group tries again, so the service recovers by itself when the database returns;
 - any other database error (a value PostgreSQL cannot store) → the jobs are retried one per transaction, so only
   the offending request fails, with :class:`UnstorableEvents`.
 
@@ -25,7 +26,8 @@ Unwaited jobs (:meth:`GroupWriter.submit_nowait`: the first exposures that worke
 a failure, and the worker that handed them over counts their units as recorded. So when the database could not be
 reached, such a job is kept (at most ``retry_events`` events; beyond that dropped with a warning) and written
 again in a later group once the backoff is over (:meth:`GroupWriter.take_retries`); insert-or-ignore makes a
-second write of a row that did reach the database harmless.
+second write of a row that did reach the database harmless. Neither the queue bound nor a backoff refuses one: a
+worker's flush is bounded where it is made.
 """
 
 from __future__ import annotations
