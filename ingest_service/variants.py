@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -52,6 +53,7 @@ except ImportError:  # pragma: no cover - NOTE: until analytics/experiments/__in
 
 __all__ = ["VariantService", "dumps"]
 
+_log = logging.getLogger(__name__)
 _MAX_TESTS = 1_000
 _FLUSH_SECONDS = 1.0
 _FLUSH_ROWS = 5_000
@@ -179,10 +181,19 @@ class VariantService:
             pass
 
     def flush_exposures(self) -> None:
-        """Hand the buffered first exposures to the group writer as one job (one insert-or-ignore)."""
+        """Hand the buffered first exposures to the group writer as one job (one insert-or-ignore). When they cannot
+        be handed over -- the writer refused them, or handing them over failed in any way -- their units are
+        forgotten, so that their next requests record them again; nothing is raised (the flusher thread must live)."""
         with self._lock:
             rows, self._rows = self._rows, []
-        if rows and not self._writer.submit_nowait("exposures", rows, len(rows)):
+        if not rows:
+            return
+        try:
+            handed = self._writer.submit_nowait("exposures", rows, len(rows))
+        except Exception:  # noqa: BLE001 - e.g. a bug in a writer: a dead flusher thread would record nothing more
+            _log.exception("first exposures could not be handed to the writer; their units are recorded again")
+            handed = False
+        if not handed:
             with self._lock:  # not queued: forget them, so the units' next requests record them again
                 for row in rows:
                     self._recorded.pop((row[0], row[1]), None)

@@ -130,3 +130,28 @@ def test_unit_json_falls_back_for_a_lone_surrogate():
     from ingest_service.variants import _json_string
 
     assert _json_string("a\ud800b") == '"a\ud800b"'
+
+
+class _BrokenWriter(_NoWriter):
+    def __init__(self):
+        super().__init__()
+        self.broken = True
+
+    def submit_nowait(self, kind, payload, size=1):
+        if self.broken:
+            raise RuntimeError("writer bug")
+        return super().submit_nowait(kind, payload, size)
+
+
+def test_a_failing_hand_over_forgets_the_units_and_never_raises(sqlite_engine, caplog):
+    create_test(sqlite_engine, name="t", test_type="custom", test_id="t", variants=[Variant("a", 0.5), Variant("b", 0.5)])
+    start_test(sqlite_engine, "t")
+    writer = _BrokenWriter()
+    svc = VariantService(lambda: sqlite_engine, writer)
+    svc.variant_json("t", "u1", "session_id")
+    svc.flush_exposures()  # raises nothing: in the flusher thread an exception would end all recording
+    assert caplog.messages == ["first exposures could not be handed to the writer; their units are recorded again"]
+    writer.broken = False
+    svc.variant_json("t", "u1", "session_id")  # forgotten, so recorded again
+    svc.flush_exposures()
+    assert [(kind, [r[1] for r in rows]) for kind, rows in writer.jobs] == [("exposures", ["u1"])]
