@@ -12,7 +12,8 @@ from dbutil import TEST_DATABASE_URL, make_database
 from sqlalchemy import make_url, select
 
 from analytics.db import _build_engine, upgrade
-from analytics.schema import analytics_events
+from analytics.experiments import Variant, create_test, start_test
+from analytics.schema import ab_assignments, analytics_events
 from ingest_service.testing import Server, free_port
 
 EVENT = "/api/analytics/event"
@@ -120,16 +121,23 @@ def test_postgres_down_then_recovers(tmp_path):
     proxy.start()
     proxied = real.set(port=proxy.port).render_as_string(hide_password=False)
     try:
+        create_test(engine, name="t", test_type="custom", test_id="t1", variants=[Variant("a", 0.5), Variant("b", 0.5)])
+        start_test(engine, "t1")
+        variant = "/api/analytics/ab-testing/t1/variant?session_id="
         with Server(proxied, {"INGEST_DB_BACKOFF": "3", "INGEST_RATE_LIMIT": "0"}) as srv:
             assert srv.request("POST", EVENT, opened("pg-before")).status == 200
+            assert srv.request("GET", variant + "before").json()["reason"] == "assigned"  # the test's config cached
             proxy.stop()  # the database "goes away": open connections cut, new ones refused
             check_down(srv, "pg-during")
+            assert srv.request("GET", variant + "during").json()["reason"] == "assigned"  # from the cached config
             health = srv.request("GET", "/api/analytics/health")
             assert (health.status, health.json()["status"]) == (503, "unhealthy")
+            time.sleep(1.5)  # the worker's 1-s exposure flush reaches the writer while the database is away
             proxy.start()
             assert wait_for(lambda: srv.request("POST", EVENT, opened("pg-after")).status == 200)
             assert srv.request("GET", "/api/analytics/health").status == 200
             assert srv.request("GET", "/api/analytics/ready").status == 200
+            assert wait_for(lambda: recorded_units_in(engine) == ["before", "during"])  # kept, written after
         assert stored_ids(engine) == ["pg-after", "pg-before"]
     finally:
         proxy.stop()
@@ -168,6 +176,11 @@ def test_sqlite_locked_then_recovers(tmp_path):
     engine.dispose()
 
 
+def recorded_units_in(engine) -> list[str]:
+    with engine.connect() as conn:
+        return sorted(conn.execute(select(ab_assignments.c.unit_id)).scalars())
+
+
 def recorded_units(path) -> list[str]:
     with sqlite3.connect(path) as conn:  # WAL: readable while another connection holds the write lock
         return sorted(u for (u,) in conn.execute("SELECT unit_id FROM ab_assignments"))
@@ -177,8 +190,6 @@ def recorded_units(path) -> list[str]:
 def test_first_exposures_are_written_after_a_locked_database_frees(tmp_path):
     """A worker's exposure flush that reaches the writer while the database cannot commit is kept by the writer
     and written after the backoff; the worker counts its units as recorded and would never send them again."""
-    from analytics.experiments import Variant, create_test, start_test
-
     path = tmp_path / "locked.db"
     url = f"sqlite:///{path}"
     engine = _build_engine(url)
