@@ -9,9 +9,9 @@ database round trip, and the first exposure is recorded shortly after the respon
 normally flushes its buffer first. A crash can lose the last second of exposure rows -- not the assignments, which
 are deterministic, nor any acknowledged event. A flush that meets an unreachable database is kept by the writer and
 written after its backoff (:meth:`~ingest_service.writer.GroupWriter.take_retries`); one the writer cannot take
-is forgotten here, so those units are recorded on their next request. (0.2 s / 500 units until 2026-12-05: one transaction per 500 new
-units made the writer spend 17-18 µs per unit against 10 µs with larger flushes, and the variant rate was 7-8 %
-lower.)
+is forgotten here, so those units are recorded on their next request. (0.2 s / 500 units until 2026-12-05: one
+transaction per 500 new units made the writer spend 17-18 µs per unit against 10 µs with larger flushes, and the
+variant rate was 7-8 % lower.)
 Slow path. A test that is paused/stopped, or whose weights changed (several phases), must honour exposures
 recorded earlier: :func:`analytics.experiments.get_variant` (``record=False``) reads them; a unit newly in the
 test is then recorded as above.

@@ -144,7 +144,8 @@ class _BrokenWriter(_NoWriter):
 
 
 def test_a_failing_hand_over_forgets_the_units_and_never_raises(sqlite_engine, caplog):
-    create_test(sqlite_engine, name="t", test_type="custom", test_id="t", variants=[Variant("a", 0.5), Variant("b", 0.5)])
+    create_test(sqlite_engine, name="t", test_type="custom", test_id="t",
+                variants=[Variant("a", 0.5), Variant("b", 0.5)])  # fmt: skip
     start_test(sqlite_engine, "t")
     writer = _BrokenWriter()
     svc = VariantService(lambda: sqlite_engine, writer)

@@ -150,7 +150,8 @@ def test_unwaited_jobs_are_written_again_after_a_database_outage(tmp_path):
     with connect(path) as s:
         s.sendall(frame(("submit", "n", "quiet", 1, False)))
         # the waited job is answered (503 at the worker) and not kept: its client retries
-        assert call(s, ("submit", "n", "loud", 1, True)) == ("error", "database_unavailable", "could not connect to server")
+        answer = call(s, ("submit", "n", "loud", 1, True))
+        assert answer == ("error", "database_unavailable", "could not connect to server")
         assert writer.retry_pending == 1
         handler.down = False
         deadline = time.monotonic() + 5  # no new traffic: the writer's idle loop writes it once the backoff is over
