@@ -8,7 +8,7 @@ events sent within the same seconds sit next to each other and share pages.
 
 Measured (SQLite, ``synchronous=FULL``, 300,000 events already stored, groups of 400 events from sessions of 5
 events, 2026-12-05): random event and session ids 6.0 KB of WAL and 18-53 µs of writer CPU per event; version 7
-event ids with random session ids 3.5-4.0 KB and 12 µs; both version 7 1.2 KB and 7-8 µs (``docs/ingest.md``).
+event ids with random session ids 3.5-4.0 KB and 12 µs; both version 7 1.2 KB and 7-8 µs (``docs/ingest-measurements.md``).
 
 The tracker (``ingest_service/static/tracker.js``) makes the same ids in the browser; :func:`uuid7` is the
 server's default for events sent without an ``event_id``. Any unique string up to 64 characters remains a valid

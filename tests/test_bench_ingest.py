@@ -58,7 +58,7 @@ def _cpu(server, writer, database, wrk, **extra):
 
 
 def test_cpu_budget_from_the_median_runs():
-    # the ninth session's SQLite run (docs/ingest.md), by hand: 363 + 177 + 0 + 51 = 591 against 225 + 38 = 263,
+    # the ninth session's SQLite run (docs/ingest-measurements.md), by hand: 363 + 177 + 0 + 51 = 591 against 225 + 38 = 263,
     # 263 / 591 = 0.445, 263 / 0.50 = 526; 243 + 15 + 41 = 299 against 211 + 41 = 252, 252 / 299 = 0.843,
     # 252 / 0.80 = 315; (2,099 + 2,104 + 125) / 100 = 43.28 µs per event, 2 / 43.28e-6 = 46,211 events/s,
     # 36,567 * 43.28e-6 = 1.58 cores
