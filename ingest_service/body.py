@@ -74,7 +74,12 @@ def read_body(req: falcon.Request, max_body: int, max_decompressed: int) -> byte
     length = req.content_length
     if length is not None and length > max_body:
         raise _too_large("body", max_body, f"Content-Length {length}")
-    data = req.bounded_stream.read(max_body + 1)
+    if length is None and req.env.get("wsgi.input_terminated"):
+        # no Content-Length: a chunked body. Falcon's bounded stream reads it as empty; a server that sets
+        # wsgi.input_terminated (gunicorn) ends its input at the last chunk, so reading it cannot block.
+        data = req.stream.read(max_body + 1)
+    else:
+        data = req.bounded_stream.read(max_body + 1)
     if len(data) > max_body:
         raise _too_large("body", max_body, "more")
     encoding = (req.get_header("Content-Encoding") or "identity").strip().lower()

@@ -4,6 +4,7 @@ API keys, 429, variants, health."""
 from __future__ import annotations
 
 import gzip
+import http.client
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -125,6 +126,35 @@ def test_text_plain_and_gzip_bodies(server, db):
     r = server.request("POST", EVENT, body, {"Content-Type": "application/json", "Content-Encoding": "gzip"})
     assert (r.status, r.json()["accepted"]) == (200, 2)
     assert len(stored(db[1], "gz-2")) == 1
+
+
+def chunked(server, body: bytes, headers: dict) -> tuple[int, dict]:
+    """POST ``body`` with ``Transfer-Encoding: chunked`` (no Content-Length), in pieces of 7 bytes."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        pieces = (body[i:i + 7] for i in range(0, len(body), 7))
+        conn.request("POST", EVENT, body=pieces, headers={"Transfer-Encoding": "chunked", **headers},
+                     encode_chunked=True)
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read())
+    finally:
+        conn.close()
+
+
+def test_chunked_bodies_are_read_whole(server, db):
+    body = json.dumps({"batch": [opened("chunk-1"), opened("chunk-2")]}).encode()
+    assert chunked(server, body, {"Content-Type": "application/json"}) == (
+        200, {"accepted": 2, "duplicates": 0, "rejected": []})
+    gz = gzip.compress(json.dumps(opened("chunk-gz-1")).encode())
+    assert chunked(server, gz, {"Content-Type": "text/plain", "Content-Encoding": "gzip"}) == (
+        200, {"accepted": 1, "duplicates": 0, "rejected": []})
+    assert [len(stored(db[1], e)) for e in ("chunk-1", "chunk-2", "chunk-gz-1")] == [1, 1, 1]
+    # the body limit (INGEST_MAX_BODY_BYTES=20000 here) holds without a Content-Length to check first
+    big = json.dumps({"batch": [opened(f"chunk-big-{i}", event_data={"referrer": "r" * 400}) for i in range(49)]})
+    status, answer = chunked(server, big.encode(), {"Content-Type": "application/json"})
+    assert (status, answer["code"], answer["description"]) == (
+        413, "body_too_large", "the body must be at most 20000 bytes (got more)")
+    assert len(stored(db[1], "chunk-big-0")) == 0
 
 
 # --- the acceptance window and clock skew ---------------------------------------------------------------------
