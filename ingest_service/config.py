@@ -53,6 +53,18 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
     return raw.strip().lower()
 
 
+def _proxies(env: Mapping[str, str], name: str) -> int:
+    raw = env.get(name)
+    value = (raw or "").strip().lower()
+    if value in ("", "0", "false", "no", "off"):
+        return 0
+    if value in ("true", "yes", "on"):
+        return 1
+    if value.isdigit():
+        return int(value)
+    raise ConfigError(f"{name} must be the number of trusted proxies (0, 1, 2, ...) or true/false (got {raw!r})")
+
+
 def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     raw = env.get(name) or ""
     return tuple(item.strip() for item in raw.split(",") if item.strip())
@@ -102,7 +114,10 @@ class Config:
         ``INGEST_RATE_LIMIT`` requests per second per client and worker (default 50; 0 disables) with a burst of
         ``INGEST_RATE_BURST`` (default 100).
     trust_forwarded:
-        ``INGEST_TRUST_FORWARDED=1``: take the client address from ``X-Forwarded-For`` (behind a proxy only).
+        ``INGEST_TRUST_FORWARDED``: how many proxies in front of the sidecar append to ``X-Forwarded-For``
+        (default 0: the header is ignored; ``true`` means 1). The rate limit's client is then the address the
+        outermost of them saw, the ``trust_forwarded``-th entry from the right: entries further left are whatever
+        the client itself sent, so taking the first one would let any client choose its own bucket.
     variant_cache_seconds:
         ``INGEST_VARIANT_CACHE_SECONDS``: how long a test's configuration is cached (default 5).
     wal_autocheckpoint:
@@ -139,7 +154,7 @@ class Config:
     db_backoff: float = 1.0
     rate_limit: float = 50.0
     rate_burst: int = 100
-    trust_forwarded: bool = False
+    trust_forwarded: int = 0
     variant_cache_seconds: float = 5.0
     wal_autocheckpoint: int | None = None
     sqlite_cache_mb: int = 128
@@ -169,7 +184,7 @@ class Config:
             db_backoff=_float(env, "INGEST_DB_BACKOFF", 1.0),
             rate_limit=_float(env, "INGEST_RATE_LIMIT", 50.0),
             rate_burst=_int(env, "INGEST_RATE_BURST", 100, 1),
-            trust_forwarded=(env.get("INGEST_TRUST_FORWARDED") or "").strip().lower() in ("1", "true", "yes"),
+            trust_forwarded=_proxies(env, "INGEST_TRUST_FORWARDED"),
             variant_cache_seconds=_float(env, "INGEST_VARIANT_CACHE_SECONDS", 5.0),
             wal_autocheckpoint=_int(env, "INGEST_WAL_AUTOCHECKPOINT", None, 100),
             sqlite_cache_mb=_int(env, "INGEST_SQLITE_CACHE_MB", 128, 1),

@@ -121,20 +121,32 @@ class TokenBucket:
 
 
 class RateLimitMiddleware:
-    """429 with ``Retry-After`` when a client (API key, else address) exceeds its token bucket, per worker."""
+    """429 with ``Retry-After`` when a client exceeds its token bucket, per worker.
+
+    A client is its address (from ``X-Forwarded-For`` behind ``trust_forwarded`` proxies), and with a configured
+    API key also that key, so senders sharing an address keep their own buckets. A key that is not configured
+    does not count: otherwise a client could pass the limit by sending a new made-up key with every request.
+    """
 
     def __init__(self, config: Config) -> None:
         self.bucket = TokenBucket(config.rate_limit, config.rate_burst) if config.rate_limit > 0 else None
-        self.trust_forwarded = config.trust_forwarded
+        self.proxies = config.trust_forwarded
+        self.keys = frozenset(config.api_keys)
 
     def client(self, req: falcon.Request) -> str:
         env = req.env
-        key = env.get("HTTP_X_API_KEY") or ""
-        if self.trust_forwarded:
+        addr = env.get("REMOTE_ADDR") or "unknown"  # as req.remote_addr
+        if self.proxies:
             forwarded = env.get("HTTP_X_FORWARDED_FOR")
             if forwarded:
-                return forwarded.split(",")[0].strip() + "|" + key
-        return (env.get("REMOTE_ADDR", "127.0.0.1") or "unknown") + "|" + key  # as req.remote_addr
+                hops = [hop.strip() for hop in forwarded.split(",")]
+                # each trusted proxy appended the address it saw: count them off from the right
+                addr = hops[-self.proxies] if len(hops) >= self.proxies else hops[0]
+        if self.keys:
+            key = env.get("HTTP_X_API_KEY") or req.get_param("api_key")
+            if key in self.keys:
+                return f"{addr}|{key}"
+        return addr
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         if self.bucket is None or req.method == "OPTIONS" or req.path.startswith(_OPEN_PATHS) or resp.complete:

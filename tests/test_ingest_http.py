@@ -390,6 +390,10 @@ def test_api_key_and_rate_limit(db):
         assert int(statuses[-1].headers["retry-after"]) >= 1
         # health checks are never limited
         assert srv.request("GET", "/api/analytics/health", headers={"X-API-Key": "k9"}).status == 200
+        # a made-up key per request is no new bucket (it was: the limit could be passed at will)
+        made_up = [srv.request("GET", "/api/analytics/ab-testing/t/variant?user_id=u", headers={"X-API-Key": f"x{i}"})
+                   for i in range(2)]
+        assert [s.status for s in made_up] == [429, 429]
 
 
 # --- statsd -----------------------------------------------------------------------------------------------------

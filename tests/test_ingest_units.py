@@ -9,6 +9,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import falcon
+import falcon.testing
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,7 +21,7 @@ from analytics.errors import ConfigError
 from ingest_service.body import parse_json
 from ingest_service.config import Config
 from ingest_service.ingest import clock_offset, extract_events, validate_request
-from ingest_service.middleware import TokenBucket
+from ingest_service.middleware import RateLimitMiddleware, TokenBucket
 from ingest_service.writer import DatabaseUnavailable, GroupWriter, QueueFull
 
 NOW = datetime(2026, 11, 25, 12, 0, 0)
@@ -39,6 +40,9 @@ def test_config_defaults_and_parsing():
     assert Config.from_env({"INGEST_WAL_AUTOCHECKPOINT": "2500"}).wal_autocheckpoint == 2500
     assert cfg.sqlite_cache_mb == 128
     assert Config.from_env({"INGEST_SQLITE_CACHE_MB": "16"}).sqlite_cache_mb == 16
+    assert cfg.trust_forwarded == 0
+    assert [Config.from_env({"INGEST_TRUST_FORWARDED": v}).trust_forwarded for v in ("off", "TRUE", " yes", "2")] \
+        == [0, 1, 1, 2]
 
 
 @pytest.mark.parametrize(("name", "value", "message"), [
@@ -48,6 +52,8 @@ def test_config_defaults_and_parsing():
     ("INGEST_RATE_LIMIT", "-1", "INGEST_RATE_LIMIT must be a number >= 0 (got '-1')"),
     ("INGEST_WAL_AUTOCHECKPOINT", "0", "INGEST_WAL_AUTOCHECKPOINT must be an integer >= 100 (got '0')"),
     ("INGEST_SQLITE_CACHE_MB", "0", "INGEST_SQLITE_CACHE_MB must be an integer >= 1 (got '0')"),
+    ("INGEST_TRUST_FORWARDED", "maybe",
+     "INGEST_TRUST_FORWARDED must be the number of trusted proxies (0, 1, 2, ...) or true/false (got 'maybe')"),
 ])
 def test_config_errors_name_variable_expected_and_got(name, value, message):
     with pytest.raises(ConfigError) as err:
@@ -119,6 +125,25 @@ def test_token_bucket_rate_and_burst():
     assert bucket.take("k", now=100.25) == pytest.approx(0.25)
     assert bucket.take("k", now=100.5) == 0.0
     assert bucket.take("other", now=100.5) == 0.0
+
+
+def _client(env: dict, **settings) -> str:
+    middleware = RateLimitMiddleware(Config(database_url="sqlite://", **settings))
+    return middleware.client(falcon.Request(falcon.testing.create_environ(path="/x", **env)))
+
+
+def test_rate_limit_client_is_the_address_and_a_configured_key_only():
+    addr = {"remote_addr": "10.0.0.7"}
+    assert _client({**addr, "headers": {"X-API-Key": "made-up"}}) == "10.0.0.7"
+    assert _client({**addr, "headers": {"X-API-Key": "made-up"}}, api_keys=("k1",)) == "10.0.0.7"
+    assert _client({**addr, "headers": {"X-API-Key": "k1"}}, api_keys=("k1",)) == "10.0.0.7|k1"
+    assert _client({**addr, "query_string": "api_key=k1"}, api_keys=("k1",)) == "10.0.0.7|k1"
+    # X-Forwarded-For: ignored unless trusted; then counted off from the right, one entry per trusted proxy
+    xff = {**addr, "headers": {"X-Forwarded-For": "6.6.6.6, 1.2.3.4, 10.0.0.2"}}
+    assert _client(xff) == "10.0.0.7"
+    assert _client(xff, trust_forwarded=1) == "10.0.0.2"
+    assert _client(xff, trust_forwarded=2) == "1.2.3.4"
+    assert _client(xff, trust_forwarded=5) == "6.6.6.6"
 
 
 # --- the group writer --------------------------------------------------------------------------------------------
