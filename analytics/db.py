@@ -7,9 +7,11 @@ when it is set.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, make_url
@@ -141,14 +143,41 @@ def dispose_engines() -> None:
         _engines.clear()
 
 
+#: Key of the PostgreSQL advisory lock that serialises migrations (any constant shared by all processes).
+_MIGRATION_LOCK_KEY = 0x41_49_43_41_4C_43  # "AICALC"
+
+
 def upgrade(target: Engine | str | None = None, revision: str = "head") -> None:
-    """Apply the Alembic migrations in ``migrations/`` up to ``revision``; idempotent."""
+    """Apply the Alembic migrations in ``migrations/`` up to ``revision``; idempotent.
+
+    Safe to call from several processes at once (workers of a server started without its config file, a
+    notebook and a report): on PostgreSQL the migration holds a transaction-scoped advisory lock, on a SQLite file
+    an exclusive ``flock`` on ``<database>.migrate-lock``, so one process migrates and the others then find the
+    schema at ``revision`` and do nothing.
+    """
     from alembic import command
     from alembic.config import Config
 
     engine = target if isinstance(target, Engine) else get_engine(target)
     cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
     cfg.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
-    with engine.begin() as conn:
+    with _migration_file_lock(engine), engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK_KEY})")
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+
+
+@contextlib.contextmanager
+def _migration_file_lock(engine: Engine) -> Iterator[None]:
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:":
+        yield
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{path}.migrate-lock", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -109,3 +109,41 @@ def test_migrated_indexes_are_the_schema_modules(engine):
         declared = {i.name for i in metadata.tables[name].indexes if not i.unique}
         assert migrated == declared, name
     assert "ix_events_type_ts" not in {i["name"] for i in insp.get_indexes("analytics_events")}
+
+
+def _migrate_at(url: str, start: float) -> str:
+    """Run in a process of its own: wait for ``start`` (wall clock), then migrate; the error's text, or ''."""
+    import time
+
+    time.sleep(max(0.0, start - time.time()))
+    try:
+        db.upgrade(db._build_engine(url))
+    except Exception as exc:  # noqa: BLE001 - reported to the test
+        return f"{type(exc).__name__}: {exc}"
+    return ""
+
+
+def test_concurrent_upgrades_of_a_new_database_all_succeed(db_url):
+    """Workers of a server started without its config file migrate at once: one does, the others wait and find
+    the schema done (without the locks, SQLite gave 'table ... already exists' and PostgreSQL duplicate keys)."""
+    import multiprocessing
+    import time
+
+    fresh = db_url
+    with db._build_engine(fresh).begin() as conn:  # the fixture migrated it: start again from an empty schema
+        if conn.dialect.name == "sqlite":
+            names = [r[0] for r in conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type='table'")]
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            for name in names:
+                conn.exec_driver_sql(f'DROP TABLE "{name}"')
+        else:
+            for (name,) in conn.exec_driver_sql("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"):
+                conn.exec_driver_sql(f'DROP TABLE IF EXISTS "{name}" CASCADE')
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(4) as pool:
+        start = time.time() + 3.0
+        errors = pool.starmap(_migrate_at, [(fresh, start)] * 4)
+    assert errors == ["", "", "", ""]
+    with db._build_engine(fresh).connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
+        assert conn.execute(text("SELECT count(*) FROM analytics_events")).scalar_one() == 0
