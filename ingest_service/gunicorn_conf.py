@@ -40,6 +40,7 @@ def on_starting(server):  # noqa: ANN001, ANN201 - gunicorn hook
 
         upgrade()
         dispose_engines()
+        os.environ["INGEST_MIGRATE"] = "0"  # done: the workers and their writer process inherit this
 
 
 def post_fork(server, worker):  # noqa: ANN001, ANN201 - gunicorn hook

@@ -72,7 +72,19 @@ __all__ = [
 _log = logging.getLogger(__name__)
 _WAIT_MARGIN = 2.0
 _RETRY_POLL = 0.5  # thread mode: seconds between looks at kept jobs while no new job arrives
-_DOWN_ERRORS = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout, ConnectionError, OSError)
+
+
+class SchemaNotReady(Exception):
+    """The writer could not apply the migrations (``migrate=True``): handled as an unreachable database."""
+
+
+#: PostgreSQL's undefined table, column and schema: a database not (yet) migrated, not the request's data, so the
+#: client is told to retry (503) rather than that its events cannot be stored (SQLite's "no such table" is an
+#: ``OperationalError`` already).
+_SCHEMA_MISSING = frozenset({"42P01", "42703", "3F000"})
+_DOWN_ERRORS = (
+    SchemaNotReady, OperationalError, InterfaceError, DisconnectionError, PoolTimeout, ConnectionError, OSError,
+)
 
 
 class GroupWriter:
@@ -103,6 +115,9 @@ class GroupWriter:
     retry_events:
         Bound on the events of unwaited jobs kept after the database could not be reached, to be written again
         once it answers; beyond it such jobs are dropped (logged, counted in ``dropped_events``).
+    migrate:
+        Apply the migrations (:func:`analytics.db.upgrade`) on the writer's first connection, before its first
+        group. Until they succeed, writes fail as when the database is unreachable (``503``, backoff, retry).
     """
 
     def __init__(
@@ -118,6 +133,7 @@ class GroupWriter:
         wal_checkpoint_bytes: int | None = None,
         sqlite_cache_mb: int | None = None,
         retry_events: int = 100_000,
+        migrate: bool = False,
     ) -> None:
         self._engine_factory = engine_factory
         self._handlers = handlers
@@ -141,6 +157,8 @@ class GroupWriter:
         self.groups = 0
         self.committed_jobs = 0
         self._retries = RetryQueue(retry_events)
+        self.migrate = migrate
+        self._migrated = False
 
     # -- state --------------------------------------------------------------------------------------------------
     @property
@@ -360,9 +378,20 @@ class GroupWriter:
         """The writer's own connection, kept between groups (no pool check-out, check-in and reset per group)."""
         conn = self._conn
         if conn is None or conn.closed or conn.invalidated or conn.engine is not engine or self._conn_pid != current_pid():
+            if self.migrate and not self._migrated:
+                self._upgrade(engine)
             conn = self._conn = engine.connect()
             self._conn_pid = current_pid()
         return conn
+
+    def _upgrade(self, engine: Engine) -> None:
+        from analytics.db import upgrade
+
+        try:
+            upgrade(engine)
+        except Exception as exc:
+            raise SchemaNotReady(f"the database migrations could not be applied: {_describe(exc)}") from exc
+        self._migrated = True
 
     def _drop_connection(self) -> None:
         conn, self._conn = self._conn, None
@@ -379,7 +408,12 @@ class GroupWriter:
             self._retries.keep(jobs)
             return
         try:
-            results = self._transaction(jobs)
+            try:
+                results = self._transaction(jobs)
+            except DBAPIError as exc:
+                if getattr(exc.orig, "sqlstate", None) in _SCHEMA_MISSING:
+                    raise SchemaNotReady(f"the database schema is not migrated: {_describe(exc)}") from exc
+                raise
         except _DOWN_ERRORS as exc:
             self._mark_down(exc)
             _finish(jobs, error=DatabaseUnavailable(_describe(exc)))

@@ -301,6 +301,7 @@ def build_writer(config: Config) -> GroupWriter:
         wal_autocheckpoint=config.wal_autocheckpoint,
         wal_checkpoint_bytes=WAL_CHECKPOINT_BYTES,
         sqlite_cache_mb=config.sqlite_cache_mb,
+        migrate=config.migrate,
     )
 
 

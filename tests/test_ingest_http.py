@@ -426,3 +426,51 @@ def test_statsd_metrics_are_sent(db):
             "ai_calculator.api.requests.api_analytics_event.POST.200:1|c"} <= lines
     assert any(x.startswith("ai_calculator.api.response_time.api_analytics_event.POST:") and x.endswith("|ms")
                for x in lines)
+
+
+# --- `gunicorn ingest_service.app:app` with DATABASE_URL only ----------------------------------------------------
+def _plain_gunicorn_post(url: str, cwd, event: dict, **env_extra: str):
+    """Start ``gunicorn ingest_service.app:app`` (no config file) on ``url``, POST ``event``, stop it."""
+    import os
+    import subprocess
+    import sys
+
+    from ingest_service.testing import ROOT, free_port, request
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INGEST_")}
+    env.update(DATABASE_URL=url, PYTHONPATH=str(ROOT), INGEST_RUNTIME_DIR=str(cwd / "run"), **env_extra)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--no-control-socket", "-b", f"127.0.0.1:{port}", "ingest_service.app:app"],
+        cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                return request(port, "POST", EVENT, event, timeout=30)
+            except OSError:
+                assert time.monotonic() < deadline, "gunicorn did not answer"
+                time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, 9)
+        proc.wait(10)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_plain_gunicorn_on_a_new_database_migrates_it(backend, tmp_path):
+    """The issue's deployment: no config file, no migration step; the database has no tables yet."""
+    url, cleanup = make_database(backend, tmp_path)
+    try:
+        # told not to migrate: a missing table is the database's state, not the events' fault -- 503, retry later
+        # (PostgreSQL's undefined table was answered 400 "unstorable": the client would have dropped its events)
+        r = _plain_gunicorn_post(url, tmp_path, opened("plain-0"), INGEST_MIGRATE="0")
+        assert (r.status, r.json()["code"]) == (503, "database_unavailable")
+        assert "retry-after" in r.headers
+        r = _plain_gunicorn_post(url, tmp_path, opened("plain-1"))
+        assert (r.status, r.json()) == (200, {"accepted": 1, "duplicates": 0, "rejected": []})
+        engine = _build_engine(url)
+        assert len(stored(engine, "plain-1")) == 1
+        engine.dispose()
+    finally:
+        cleanup()

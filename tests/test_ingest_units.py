@@ -41,6 +41,7 @@ def test_config_defaults_and_parsing():
     assert cfg.sqlite_cache_mb == 128
     assert Config.from_env({"INGEST_SQLITE_CACHE_MB": "16"}).sqlite_cache_mb == 16
     assert cfg.trust_forwarded == 0
+    assert cfg.migrate is True and Config.from_env({"INGEST_MIGRATE": "No"}).migrate is False
     assert [Config.from_env({"INGEST_TRUST_FORWARDED": v}).trust_forwarded for v in ("off", "TRUE", " yes", "2")] \
         == [0, 1, 1, 2]
 
@@ -52,6 +53,7 @@ def test_config_defaults_and_parsing():
     ("INGEST_RATE_LIMIT", "-1", "INGEST_RATE_LIMIT must be a number >= 0 (got '-1')"),
     ("INGEST_WAL_AUTOCHECKPOINT", "0", "INGEST_WAL_AUTOCHECKPOINT must be an integer >= 100 (got '0')"),
     ("INGEST_SQLITE_CACHE_MB", "0", "INGEST_SQLITE_CACHE_MB must be an integer >= 1 (got '0')"),
+    ("INGEST_MIGRATE", "maybe", "INGEST_MIGRATE must be one of 1, true, yes, 0, false, no (got 'maybe')"),
     ("INGEST_TRUST_FORWARDED", "maybe",
      "INGEST_TRUST_FORWARDED must be the number of trusted proxies (0, 1, 2, ...) or true/false (got 'maybe')"),
 ])
