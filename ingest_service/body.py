@@ -1,7 +1,7 @@
 """Reading a request body safely: content type, size, gzip, UTF-8 and JSON, each failure a clear 4xx.
 
 Every check happens before anything is stored and raises a Falcon HTTP error whose JSON body carries a stable
-``code`` (``unsupported_media_type``, ``body_too_large``, ``invalid_gzip``, ``invalid_utf8``, ``malformed_json``,
+``code`` (``unsupported_media_type``, ``body_too_large``, ``unreadable_body``, ``invalid_gzip``, ``invalid_utf8``, ``malformed_json``,
 ``not_finite``, ``too_deep``, ``invalid_string``), so a client never sees a 500 for what it sent.
 """
 
@@ -74,12 +74,14 @@ def read_body(req: falcon.Request, max_body: int, max_decompressed: int) -> byte
     length = req.content_length
     if length is not None and length > max_body:
         raise _too_large("body", max_body, f"Content-Length {length}")
-    if length is None and req.env.get("wsgi.input_terminated"):
-        # no Content-Length: a chunked body. Falcon's bounded stream reads it as empty; a server that sets
-        # wsgi.input_terminated (gunicorn) ends its input at the last chunk, so reading it cannot block.
-        data = req.stream.read(max_body + 1)
-    else:
-        data = req.bounded_stream.read(max_body + 1)
+    # no Content-Length: a chunked body. Falcon's bounded stream reads it as empty; a server that sets
+    # wsgi.input_terminated (gunicorn) ends its input at the last chunk, so reading it cannot block.
+    stream = req.stream if length is None and req.env.get("wsgi.input_terminated") else req.bounded_stream
+    try:
+        data = stream.read(max_body + 1)
+    except Exception as exc:  # noqa: BLE001 - the server's parser of what the client sent: a malformed chunk, an
+        # early end of the body (gunicorn's ParseException subclasses, not importable under another server)
+        raise _bad("unreadable_body", f"the request body could not be read ({type(exc).__name__}: {exc})") from None
     if len(data) > max_body:
         raise _too_large("body", max_body, "more")
     encoding = (req.get_header("Content-Encoding") or "identity").strip().lower()

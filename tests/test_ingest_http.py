@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
+import socket
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -155,6 +156,24 @@ def test_chunked_bodies_are_read_whole(server, db):
     assert (status, answer["code"], answer["description"]) == (
         413, "body_too_large", "the body must be at most 20000 bytes (got more)")
     assert len(stored(db[1], "chunk-big-0")) == 0
+
+
+@pytest.mark.parametrize(("framing", "error"), [
+    (b"zz\r\n{}\r\n0\r\n\r\n", "InvalidChunkSize"),  # not a hexadecimal size
+    (b"1\r\n{}\r\n0\r\n\r\n", "ChunkMissingTerminator"),  # the chunk is longer than its size
+])
+def test_malformed_chunked_body_is_400_not_500(server, framing, error):
+    head = (b"POST " + EVENT.encode() + b" HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(head + framing)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    status_line, _, rest = answer.partition(b"\r\n")
+    body = json.loads(rest.partition(b"\r\n\r\n")[2])
+    assert (status_line, body["code"]) == (b"HTTP/1.1 400 Bad Request", "unreadable_body")
+    assert body["description"].startswith(f"the request body could not be read ({error}")
 
 
 # --- the acceptance window and clock skew ---------------------------------------------------------------------
