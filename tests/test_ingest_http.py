@@ -396,17 +396,27 @@ def test_variant_bad_parameters(server):
 
 # --- API keys and rate limit (their own servers) --------------------------------------------------------------
 def test_api_key_and_rate_limit(db):
-    with Server(db[0], {"INGEST_API_KEYS": "k1,k2", "INGEST_RATE_LIMIT": "2", "INGEST_RATE_BURST": "3"}) as srv:
+    # 0.01 token per second: no token comes back during the test, however long the writer takes to start
+    with Server(db[0], {"INGEST_API_KEYS": "k1,k2", "INGEST_RATE_LIMIT": "0.01", "INGEST_RATE_BURST": "3"}) as srv:
         r = srv.request("POST", EVENT, opened("key-0"))
         assert (r.status, r.json()["code"]) == (401, "invalid_api_key")
         assert r.json()["description"].endswith("(got none)")
         assert srv.request("POST", EVENT + "?api_key=k2", opened("key-1")).status == 200
         assert srv.request("POST", EVENT, opened("key-2"), {"X-API-Key": "k1"}).status == 200
+        # an unknown key counts as none: this address' bucket, where the first POST took one of three tokens
+        # (the two POSTs with configured keys have buckets of their own)
         statuses = [srv.request("GET", "/api/analytics/ab-testing/t/variant?user_id=u", headers={"X-API-Key": "k9"})
-                    for _ in range(4)]
-        assert [s.status for s in statuses] == [200, 200, 200, 429]
+                    for _ in range(3)]
+        assert [s.status for s in statuses] == [200, 200, 429]
         assert statuses[-1].json()["code"] == "rate_limited"
-        assert int(statuses[-1].headers["retry-after"]) >= 1
+        description = statuses[-1].json()["description"]
+        assert description.startswith("at most 0.01 requests per second per client (burst 3); retry after ")
+        # the missing part of a token at 0.01 per second: 100 s less what came back since the last request
+        assert 90 <= float(description.split("retry after ")[1].rstrip(" s")) <= 100
+        assert 90 <= int(statuses[-1].headers["retry-after"]) <= 100
+        with_k1 = [srv.request("GET", "/api/analytics/ab-testing/t/variant?user_id=u", headers={"X-API-Key": "k1"})
+                   for _ in range(3)]
+        assert [s.status for s in with_k1] == [200, 200, 429]  # k1's bucket: its POST took one token
         # health checks are never limited
         assert srv.request("GET", "/api/analytics/health", headers={"X-API-Key": "k9"}).status == 200
         # a made-up key per request is no new bucket (it was: the limit could be passed at will)
