@@ -17,6 +17,7 @@ and the next job opens a new connection, starting a new writer process if needed
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import pickle
@@ -46,15 +47,34 @@ from ingest_service.writer import (
 )
 from ingest_service.writer_server import _HEADER, frame
 
-__all__ = ["RemoteWriter", "make_writer", "socket_path", "warm_up_all"]
+__all__ = ["RemoteWriter", "code_version", "make_writer", "socket_path", "warm_up_all"]
 
 _ROOT = Path(__file__).resolve().parent.parent
 _REPLY_MARGIN = 3.0
 _writers: weakref.WeakSet[RemoteWriter] = weakref.WeakSet()
 
 
+@functools.cache
+def code_version(root: Path = _ROOT) -> str:
+    """A digest of the code a writer process runs: every ``.py`` file under ``analytics/``, ``ingest_service/``
+    and ``migrations/`` (paths and contents).
+
+    It is part of the writer socket's name. A writer process outlives the server that started it by its idle
+    time, and serves whichever workers connect: without the digest the workers of a new release, started within
+    that time or by ``kill -HUP`` (gunicorn's reload, which never leaves the writer idle), were served by the old
+    release's writer, writing with the old code. Now a new release starts its own writer; the old one exits once
+    its workers are gone (two writers on one SQLite file take turns on its ingest lock).
+    """
+    digest = hashlib.sha256()
+    for folder in ("analytics", "ingest_service", "migrations"):
+        for path in sorted((root / folder).rglob("*.py")):
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
 def socket_path(config: Config, runtime_dir: str | None = None) -> Path:
-    """The writer socket of ``config``'s database and writer settings, in a directory only this user can enter.
+    """The writer socket of ``config``'s database and writer settings and of this code
+    (:func:`code_version`), in a directory only this user can enter.
 
     ``INGEST_RUNTIME_DIR`` chooses the directory (default ``<tmp>/ai-calculator-ingest-<uid>``).
 
@@ -74,7 +94,7 @@ def socket_path(config: Config, runtime_dir: str | None = None) -> Path:
         )
     key = "|".join(map(str, (config.database_url, config.queue_events, config.group_max_events,
                              config.write_timeout, config.db_backoff, config.wal_autocheckpoint,
-                             config.sqlite_cache_mb)))  # fmt: skip
+                             config.sqlite_cache_mb, code_version())))  # fmt: skip
     return base / f"writer-{hashlib.sha256(key.encode()).hexdigest()[:20]}.sock"
 
 

@@ -197,3 +197,70 @@ def test_writer_env_passes_the_checkpoint_interval_only_when_set(monkeypatch):
     assert "INGEST_WAL_AUTOCHECKPOINT" not in _writer_env(Config(database_url="sqlite:///a.db"))
     env = _writer_env(Config(database_url="sqlite:///a.db", wal_autocheckpoint=500))
     assert env["INGEST_WAL_AUTOCHECKPOINT"] == "500"
+
+
+def test_code_version_digests_the_python_files_of_the_three_packages(tmp_path):
+    from ingest_service.writer_client import code_version
+
+    for name in ("analytics", "ingest_service", "migrations", "tests"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "m.py").write_text("x = 1\n")
+    first = code_version(tmp_path)
+    (tmp_path / "tests" / "m.py").write_text("x = 2\n")  # not part of what a writer runs
+    (tmp_path / "analytics" / "notes.md").write_text("docs\n")
+    assert code_version.__wrapped__(tmp_path) == first
+    (tmp_path / "ingest_service" / "m.py").write_text("x = 2\n")
+    second = code_version.__wrapped__(tmp_path)
+    (tmp_path / "migrations" / "n.py").write_text("")
+    assert len({first, second, code_version.__wrapped__(tmp_path)}) == 3
+
+
+def test_a_new_release_does_not_reuse_the_old_releases_writer(tmp_path):
+    """Two copies of the code, one file different, on one database and runtime directory: two writer processes
+    (before, the second server's workers were served by the first one's writer, running the old code)."""
+    import shutil
+    import sys
+
+    from ingest_service.testing import ROOT, free_port, request
+
+    release = tmp_path / "release-2"
+    for name in ("analytics", "ingest_service", "migrations"):
+        shutil.copytree(ROOT / name, release / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "alembic.ini", release / "alembic.ini")
+    with open(release / "ingest_service" / "store.py", "a") as f:
+        f.write("# release 2\n")
+    url = f"sqlite:///{tmp_path / 'two.db'}"
+    engine = _build_engine(url)
+    upgrade(engine)
+    run = tmp_path / "run"
+    servers = []
+    try:
+        for n, root in enumerate((ROOT, release)):
+            port = free_port()
+            env = {**os.environ, "DATABASE_URL": url, "INGEST_MIGRATE": "0", "PYTHONPATH": str(root),
+                   "INGEST_RUNTIME_DIR": str(run)}  # fmt: skip
+            servers.append(subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "--no-control-socket", "-b", f"127.0.0.1:{port}",
+                 "ingest_service.app:app"],
+                cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            ))  # fmt: skip
+            event = {"event_type": "ai_calculator_opened", "session_id": "s1", "event_id": f"release-{n}"}
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    assert request(port, "POST", "/api/analytics/event", event, timeout=30).status == 200
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.2)
+        sockets = sorted(p.name for p in run.glob("writer-*.sock"))
+        assert len(sockets) == 2
+        for name in sockets:
+            _writer_pid(run / name)  # exactly one writer process serves each
+        with engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(analytics_events)).scalar_one() == 2
+    finally:
+        for proc in servers:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        engine.dispose()
