@@ -158,6 +158,8 @@ class HealthResource:
              "pending_events": self.writer.pending_events}
         )  # fmt: skip
 
+    on_head = on_get  # uptime monitors often probe with HEAD: the same status, no body (the server drops it)
+
 
 class ReadyResource:
     """Readiness: 503 while the writer's queue is above the high-water mark or the database is down."""
@@ -178,6 +180,8 @@ class ReadyResource:
             resp.retry_after = self.config.retry_after
         resp.content_type = falcon.MEDIA_JSON
         resp.text = _dumps({"ready": not reasons, "pending_events": pending, "reasons": reasons})
+
+    on_head = on_get
 
 
 class OpenApiResource:

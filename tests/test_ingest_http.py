@@ -334,6 +334,9 @@ def test_health_ready_openapi(server):
     assert (r.status, r.json()["ready"]) == (200, True)
     r = server.request("GET", "/api/analytics/openapi.yaml")
     assert r.status == 200 and r.body.startswith(b"openapi: 3.0.3")
+    for path in ("/api/analytics/health", "/api/analytics/ready"):  # HEAD probes: the status, no body (was 405)
+        r = server.request("HEAD", path)
+        assert (r.status, r.body, r.headers["content-type"]) == (200, b"", "application/json")
 
 
 # --- A/B variants -----------------------------------------------------------------------------------------------

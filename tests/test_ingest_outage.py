@@ -108,6 +108,8 @@ def check_down(srv: Server, event_id: str) -> None:
     ready = srv.request("GET", "/api/analytics/ready")
     assert ready.status == 503 and ready.json()["ready"] is False
     assert ready.json()["reasons"][0].startswith("database unavailable: ")
+    head = srv.request("HEAD", "/api/analytics/ready")
+    assert (head.status, head.body, head.headers["retry-after"]) == (503, b"", "2")
 
 
 @pytest.mark.slow
