@@ -116,7 +116,9 @@ def _hmac_id(key: bytes, user_id: str) -> str:
 _HMAC_TEMPLATES: dict[bytes, Any] = {}
 
 
-def pseudonymize_user_id(user_id: str | None, environ: Mapping[str, str] | None = None) -> str | None:
+def pseudonymize_user_id(
+    user_id: str | None, environ: Mapping[str, str] | None = None, *, key: bytes | None = None
+) -> str | None:
     """The stored form of a calculator user id: ``p_`` + hex HMAC-SHA256 (66 characters); ``None``/"" → ``None``.
 
     Parameters
@@ -125,10 +127,13 @@ def pseudonymize_user_id(user_id: str | None, environ: Mapping[str, str] | None 
         The id as the calculator sends it.
     environ:
         Where to read ``ANALYTICS_PSEUDONYM_KEY`` (default ``os.environ``; see :func:`check_pseudonym_key`).
+    key:
+        The key itself, as :func:`check_pseudonym_key` returned it once (a service resolving it at start-up
+        saves reading the environment on every request); ``environ`` is then not read.
     """
     if not user_id:
         return None
-    return _hmac_id(check_pseudonym_key(environ), user_id)
+    return _hmac_id(check_pseudonym_key(environ) if key is None else key, user_id)
 
 
 def pseudonym_candidates(user_id: str, environ: Mapping[str, str] | None = None) -> list[str]:

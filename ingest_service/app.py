@@ -20,7 +20,7 @@ import falcon
 from sqlalchemy import make_url
 
 from analytics.db import get_engine
-from analytics.privacy import pseudonymize_user_id  # issue 11
+from analytics.privacy import check_pseudonym_key, pseudonymize_user_id  # issue 11
 from analytics.storage import prepare_events
 from ingest_service import api, metrics  # issue 11: api (the authenticated analytics API)
 from ingest_service.body import parse_json, read_body
@@ -109,8 +109,9 @@ class EventResource:
 class VariantResource:
     """``GET /api/analytics/ab-testing/{test_id}/variant``."""
 
-    def __init__(self, service: VariantService) -> None:
+    def __init__(self, service: VariantService, pseudonym_key: bytes) -> None:
         self.service = service
+        self.pseudonym_key = pseudonym_key  # resolved once, at start-up, as the rest of the configuration
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, test_id: str) -> None:
         user_id = req.get_param("user_id")
@@ -133,7 +134,8 @@ class VariantResource:
                 raise falcon.HTTPBadRequest(
                     title="Bad request", description=f"'{name}' must not contain NUL", code="invalid_string"
                 )
-        unit = pseudonymize_user_id(unit) if unit_type == "user_id" else unit  # issue 11: keyed on the pseudonym
+        if unit_type == "user_id":  # issue 11: keyed on the pseudonym
+            unit = pseudonymize_user_id(unit, key=self.pseudonym_key)
         resp.content_type = falcon.MEDIA_JSON
         resp.text = self.service.variant_json(test_id, unit, unit_type)
         resp.cache_control = ["no-store"]
@@ -234,7 +236,7 @@ def create_app(config: Config | None = None) -> falcon.App:
     app.add_route("/api/analytics/event", EventResource(config, writer))
     app.add_route(
         "/api/analytics/ab-testing/{test_id}/variant",
-        VariantResource(VariantService(engine, writer, config.variant_cache_seconds)),
+        VariantResource(VariantService(engine, writer, config.variant_cache_seconds), check_pseudonym_key()),
     )
     app.add_route("/api/analytics/health", HealthResource(writer))
     app.add_route("/api/analytics/ready", ReadyResource(config, writer))

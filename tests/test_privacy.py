@@ -48,6 +48,8 @@ def test_pseudonym_is_keyed_hmac_sha256():
     assert pseudonymize_user_id("user-42", {"ANALYTICS_PSEUDONYM_KEY": "z" * 32}) != expected
     assert pseudonymize_user_id(None, ENV) is None
     assert pseudonymize_user_id("", ENV) is None
+    # a key resolved once (the sidecar does so at start-up): the environment given is not read
+    assert pseudonymize_user_id("user-42", {"ANALYTICS_ENV": "production"}, key=KEY.encode()) == expected
 
 
 def test_unset_key_uses_the_dev_key_outside_production_and_refuses_in_production():
