@@ -1,8 +1,9 @@
 """Reading a request body safely: content type, size, gzip, UTF-8 and JSON, each failure a clear 4xx.
 
 Every check happens before anything is stored and raises a Falcon HTTP error whose JSON body carries a stable
-``code`` (``unsupported_media_type``, ``body_too_large``, ``unreadable_body``, ``invalid_gzip``, ``invalid_utf8``, ``malformed_json``,
-``not_finite``, ``too_deep``, ``invalid_string``), so a client never sees a 500 for what it sent.
+``code`` (``unsupported_media_type``, ``body_too_large``, ``unreadable_body``, ``invalid_gzip``, ``invalid_utf8``,
+``malformed_json``, ``not_finite``, ``too_deep``, ``invalid_string``), so a client never sees a 500 for what it
+sent. Bodies without a ``Content-Length`` (``Transfer-Encoding: chunked``) are read up to the same size limit.
 """
 
 from __future__ import annotations
