@@ -82,3 +82,50 @@ def test_kill_9_mid_load_loses_no_acknowledged_event(backend, tmp_path):
         srv.kill()
         engine.dispose()
         cleanup()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_writer_process_killed_repeatedly_loses_no_acknowledged_event(backend, tmp_path):
+    """kill -9 of the writer process alone, three times under load: the requests it held get 503 (their fate
+    unknown), the next ones start a new writer, and every acknowledged event is stored once."""
+    import os
+    import signal
+    import subprocess
+
+    url, cleanup = make_database(backend, tmp_path)
+    engine = _build_engine(url)
+    upgrade(engine)
+    run = tmp_path / "run"
+    acked: list[str] = []
+    sent: list[tuple[list[str], dict]] = []
+    stop = threading.Event()
+    srv = Server(url, {"INGEST_RATE_LIMIT": "0", "INGEST_RUNTIME_DIR": str(run)}, workers=2, threads=8).start()
+    try:
+        threads = [threading.Thread(target=_load, args=(srv, c, acked, sent, stop)) for c in range(CLIENTS)]
+        for t in threads:
+            t.start()
+        killed = []
+        for _ in range(3):
+            time.sleep(1.5)
+            out = subprocess.run(["pgrep", "-f", f"writer_server.py --socket {run}"], capture_output=True, text=True)
+            for pid in map(int, out.stdout.split()):
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+        before = len(acked)
+        time.sleep(1.5)
+        stop.set()
+        for t in threads:
+            t.join(15)
+        assert len(set(killed)) >= 3, killed
+        assert len(acked) > before, "no event was acknowledged after the last kill: the service did not recover"
+        with engine.connect() as conn:
+            ids = list(conn.execute(select(analytics_events.c.event_id)).scalars())
+        assert len(ids) == len(set(ids)), "an event was stored twice"
+        missing = set(acked) - set(ids)
+        assert not missing, f"{len(missing)} acknowledged events are not stored, e.g. {sorted(missing)[:3]}"
+    finally:
+        stop.set()
+        srv.kill()
+        engine.dispose()
+        cleanup()
