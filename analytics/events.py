@@ -183,6 +183,8 @@ def parse_timestamp(value: Any) -> datetime:
     if isinstance(value, int | float):
         if not math.isfinite(value):
             raise ValueError("not finite")
+        if abs(value) >= _EPOCH_MS_FROM:
+            raise ValueError(f"epoch seconds expected; {value:g} looks like milliseconds (divide by 1000)")
         return datetime.fromtimestamp(value, UTC).replace(tzinfo=None)
     if isinstance(value, datetime):
         dt = value
@@ -193,6 +195,24 @@ def parse_timestamp(value: Any) -> datetime:
     if dt.tzinfo is not None:
         dt = dt.astimezone(UTC).replace(tzinfo=None)
     return dt
+
+
+#: Epoch values from here on (the year 5138 in seconds, 1973-03-03 in milliseconds) are read as milliseconds sent by
+#: mistake (JavaScript's ``Date.now()``): refused with that hint instead of "year 58898 is out of range".
+_EPOCH_MS_FROM = 1e11
+
+
+def format_duration(td: timedelta) -> str:
+    """``7 days``, ``5 minutes``, ``1 day 12 hours``, ``30 seconds``: a window as the error messages state it."""
+    total = int(td.total_seconds())
+    if total <= 0:
+        return f"{td.total_seconds():g} seconds"
+    parts = []
+    for name, size in (("day", 86_400), ("hour", 3_600), ("minute", 60), ("second", 1)):
+        count, total = divmod(total, size)
+        if count:
+            parts.append(f"{count} {name}{'' if count == 1 else 's'}")
+    return " ".join(parts)
 
 
 _CONTAINERS = (dict, list, tuple)
@@ -263,6 +283,15 @@ def _check_id(raw: Mapping[str, Any], name: str, required: bool, max_length: int
         errors.append(
             FieldError(name, "too_long", f"'{name}' must be at most {max_length} characters (got {len(value)})")
         )
+    elif not value.isprintable():
+        errors.append(
+            FieldError(
+                name, "invalid_characters",
+                f"'{name}' must not contain control, separator or invisible characters (got {_describe(value)})",
+            )  # fmt: skip
+        )
+    elif value.isspace():
+        errors.append(FieldError(name, "blank", f"'{name}' must not be blank (got {_describe(value)})"))
 
 
 def validate_event(
@@ -333,7 +362,7 @@ def validate_event(
                     FieldError(
                         "timestamp",
                         "future_timestamp",
-                        f"'timestamp' must not be more than {max_future} ahead of the server's time "
+                        f"'timestamp' must not be more than {format_duration(max_future)} ahead of the server's time "
                         f"(got {timestamp.isoformat()}Z, server {now.isoformat()}Z)",
                     )
                 )
@@ -342,7 +371,7 @@ def validate_event(
                     FieldError(
                         "timestamp",
                         "too_old",
-                        f"'timestamp' must not be older than {max_age} (got {timestamp.isoformat()}Z, "
+                        f"'timestamp' must not be older than {format_duration(max_age)} (got {timestamp.isoformat()}Z, "
                         f"server {now.isoformat()}Z)",
                     )
                 )
@@ -427,6 +456,11 @@ def _field_ok(spec: FieldSpec, value: Any) -> bool:
     return (spec.minimum is None or value >= spec.minimum) and (spec.maximum is None or value <= spec.maximum)
 
 
+def _plain(value: str) -> bool:
+    """An optional id :func:`_check_id` accepts: empty (absent), or printable and not only spaces."""
+    return not value or (value.isprintable() and not value.isspace())
+
+
 def _clean_event(raw: Any, now: datetime, max_future: timedelta, max_age: timedelta | None) -> Event | None:
     """The fast path of :func:`validate_event` for the common event: plain JSON types, a known type, a flat
     ``event_data`` whose every value passes. Returns the same :class:`Event` the full check would, or None when
@@ -442,8 +476,10 @@ def _clean_event(raw: Any, now: datetime, max_future: timedelta, max_age: timede
         fields is None
         or type(session_id) is not str
         or not 0 < len(session_id) <= MAX_ID_LENGTH
-        or not (user_id is None or (type(user_id) is str and len(user_id) <= MAX_ID_LENGTH))
-        or not (event_id is None or (type(event_id) is str and len(event_id) <= MAX_EVENT_ID_LENGTH))
+        or not session_id.isprintable()
+        or session_id.isspace()
+        or not (user_id is None or (type(user_id) is str and len(user_id) <= MAX_ID_LENGTH and _plain(user_id)))
+        or not (event_id is None or (type(event_id) is str and len(event_id) <= MAX_EVENT_ID_LENGTH and _plain(event_id)))
     ):
         return None
     timestamp = now

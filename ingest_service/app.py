@@ -130,9 +130,12 @@ class VariantResource:
                     description=f"'{name}' must be at most {_MAX_UNIT} characters (got {len(value)})",
                     code="too_long",
                 )
-            if "\x00" in value:
+            if not value.isprintable() or value.isspace():  # the rule events' ids follow (analytics.events)
                 raise falcon.HTTPBadRequest(
-                    title="Bad request", description=f"'{name}' must not contain NUL", code="invalid_string"
+                    title="Bad request",
+                    description=f"'{name}' must not be blank or contain control, separator or invisible characters "
+                    f"(got {value[:40]!r})",
+                    code="invalid_string",
                 )
         if unit_type == "user_id":  # issue 11: keyed on the pseudonym
             unit = pseudonymize_user_id(unit, key=self.pseudonym_key)

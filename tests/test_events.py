@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analytics.errors import ValidationError
-from analytics.events import CATALOGUE, validate_batch, validate_event
+from analytics.events import CATALOGUE, format_duration, validate_batch, validate_event
 
 NOW = datetime(2026, 11, 25, 12, 0, 0)
 
@@ -103,7 +103,7 @@ def test_timestamp_far_in_future():
     raw = {**ok(), "timestamp": (NOW + timedelta(minutes=6)).isoformat() + "Z"}
     assert errors_of(raw) == [
         ("timestamp", "future_timestamp",
-         "'timestamp' must not be more than 0:05:00 ahead of the server's time "
+         "'timestamp' must not be more than 5 minutes ahead of the server's time "
          "(got 2026-11-25T12:06:00Z, server 2026-11-25T12:00:00Z)")
     ]
 
@@ -117,7 +117,7 @@ def test_timestamp_too_old_when_window_set():
     raw = {**ok(), "timestamp": "2026-11-17T12:00:00Z"}
     assert errors_of(raw, max_age=timedelta(days=7)) == [
         ("timestamp", "too_old",
-         "'timestamp' must not be older than 7 days, 0:00:00 (got 2026-11-17T12:00:00Z, server 2026-11-25T12:00:00Z)")
+         "'timestamp' must not be older than 7 days (got 2026-11-17T12:00:00Z, server 2026-11-25T12:00:00Z)")
     ]
 
 
@@ -125,6 +125,42 @@ def test_unparseable_timestamp():
     [(field, code, message)] = errors_of({**ok(), "timestamp": "yesterday"})
     assert (field, code) == ("timestamp", "type")
     assert message.startswith("'timestamp' must be an ISO 8601 time or epoch seconds (got 'yesterday'")
+
+
+def test_epoch_milliseconds_are_refused_with_a_hint():
+    ms = 1_764_072_000_000  # 2025-11-25T12:00:00Z in milliseconds (JavaScript's Date.now())
+    [(field, code, message)] = errors_of({**ok(), "timestamp": ms})
+    assert (field, code, message) == (
+        "timestamp", "type",
+        "'timestamp' must be an ISO 8601 time or epoch seconds "
+        "(got 1764072000000: epoch seconds expected; 1.76407e+12 looks like milliseconds (divide by 1000))",
+    )  # fmt: skip
+    assert validate_event({**ok(), "timestamp": ms / 1000}, now=NOW).timestamp == datetime(2025, 11, 25, 12, 0, 0)
+
+
+@pytest.mark.parametrize(("td", "text"), [
+    (timedelta(days=7), "7 days"), (timedelta(minutes=5), "5 minutes"), (timedelta(days=1, hours=12), "1 day 12 hours"),
+    (timedelta(seconds=30), "30 seconds"), (timedelta(hours=1, seconds=1), "1 hour 1 second"),
+    (timedelta(0), "0 seconds"),
+])  # fmt: skip
+def test_format_duration(td, text):
+    assert format_duration(td) == text
+
+
+@pytest.mark.parametrize("name", ["session_id", "user_id", "event_id"])
+def test_ids_must_be_printable_and_not_blank(name):
+    base = ok()
+    assert errors_of({**base, name: "a\nb"}) == [
+        (name, "invalid_characters",
+         f"'{name}' must not contain control, separator or invisible characters (got 'a\\nb')")
+    ]  # fmt: skip
+    assert errors_of({**base, name: "a\u200bb"}) == [
+        (name, "invalid_characters",
+         f"'{name}' must not contain control, separator or invisible characters (got 'a\\u200bb')")
+    ]  # fmt: skip
+    assert errors_of({**base, name: "   "}) == [(name, "blank", f"'{name}' must not be blank (got '   ')")]
+    # printable ids with spaces inside, non-ASCII letters and symbols stay valid
+    assert getattr(validate_event({**base, name: " Zoë 42 ✓"}, now=NOW), name) == " Zoë 42 ✓"
 
 
 def test_non_finite_numbers():
