@@ -98,16 +98,30 @@ def read_body(req: falcon.Request, max_body: int, max_decompressed: int) -> byte
 
 
 def _gunzip(data: bytes, limit: int) -> bytes:
-    decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        out = decoder.decompress(data, limit + 1)
-    except zlib.error as exc:
-        raise _bad("invalid_gzip", f"the body is not valid gzip ({exc})") from None
-    if len(out) > limit:
-        raise _too_large("decompressed body", limit, "more")
-    if not decoder.eof:
-        raise _bad("invalid_gzip", "the gzip body is truncated")
-    return out
+    """Every member of a gzip body (RFC 1952 §2.2: a gzip file is a series of members, as ``cat a.gz b.gz`` makes
+    and Python's ``gzip.decompress`` reads), at most ``limit`` bytes in all; zero padding after the last member is
+    allowed, anything else after it is ``invalid_gzip`` (it was ignored: a second member's events were dropped)."""
+    parts: list[bytes] = []
+    size = 0
+    rest = data
+    member = 0
+    while True:
+        member += 1
+        decoder = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            out = decoder.decompress(rest, limit + 1 - size)
+        except zlib.error as exc:
+            what = "the body is not valid gzip" if member == 1 else f"the data after gzip member {member - 1} is not gzip"
+            raise _bad("invalid_gzip", f"{what} ({exc})") from None
+        size += len(out)
+        if size > limit:
+            raise _too_large("decompressed body", limit, "more")
+        parts.append(out)
+        if not decoder.eof:
+            raise _bad("invalid_gzip", "the gzip body is truncated")
+        rest = decoder.unused_data
+        if not rest.strip(b"\x00"):
+            return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def _check_strings(value: Any) -> None:

@@ -127,6 +127,12 @@ def test_text_plain_and_gzip_bodies(server, db):
     r = server.request("POST", EVENT, body, {"Content-Type": "application/json", "Content-Encoding": "gzip"})
     assert (r.status, r.json()["accepted"]) == (200, 2)
     assert len(stored(db[1], "gz-2")) == 1
+    # a body of two gzip members (RFC 1952 2.2; `cat a.gz b.gz`), zero-padded: both members are the body
+    text = json.dumps({"batch": [opened("gzm-1"), opened("gzm-2")]}).encode()
+    body = gzip.compress(text[:30]) + gzip.compress(text[30:]) + b"\x00" * 8
+    r = server.request("POST", EVENT, body, {"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    assert (r.status, r.json()["accepted"]) == (200, 2)
+    assert len(stored(db[1], "gzm-2")) == 1
 
 
 def chunked(server, body: bytes, headers: dict) -> tuple[int, dict]:
@@ -245,6 +251,8 @@ BAD_BODIES = [
     ("bad gzip", b"not gzip at all", {"Content-Encoding": "gzip"}, 400, "invalid_gzip"),
     ("truncated gzip", gzip.compress(b'{"a": 1}')[:-6], {"Content-Encoding": "gzip"}, 400, "invalid_gzip"),
     ("gzip bomb", gzip.compress(b" " * 5_000_000), {"Content-Encoding": "gzip"}, 413, "body_too_large"),
+    ("gzip, then not gzip", gzip.compress(b'{"a": 1}') + b"garbage", {"Content-Encoding": "gzip"}, 400, "invalid_gzip"),
+    ("gzip members, bomb in all", gzip.compress(b" " * 3_000_000) * 2, {"Content-Encoding": "gzip"}, 413, "body_too_large"),
 ]
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.exc import OperationalError
 
 from analytics.db import get_engine
 from analytics.errors import ConfigError
-from ingest_service.body import parse_json
+from ingest_service.body import _gunzip, parse_json
 from ingest_service.config import Config
 from ingest_service.ingest import clock_offset, extract_events, validate_request
 from ingest_service.middleware import RateLimitMiddleware, TokenBucket
@@ -117,6 +117,23 @@ def test_parse_json_errors(raw, code, description):
 
 def test_parse_json_accepts_bom_and_surrogate_pairs():
     assert parse_json(b'\xef\xbb\xbf{"a": "\\ud83d\\ude00"}') == {"a": "\U0001f600"}
+
+
+def test_gunzip_reads_every_member_and_refuses_trailing_data():
+    import gzip
+
+    assert _gunzip(gzip.compress(b"ab") + gzip.compress(b"") + gzip.compress(b"cd") + b"\x00\x00", 10) == b"abcd"
+    with pytest.raises(falcon.HTTPBadRequest) as err:
+        _gunzip(gzip.compress(b"ab") + b"xyz", 10)
+    assert (err.value.code, err.value.description) == (
+        "invalid_gzip", "the data after gzip member 1 is not gzip (Error -3 while decompressing data: incorrect header check)")
+    with pytest.raises(falcon.HTTPBadRequest) as err:
+        _gunzip(gzip.compress(b"ab") + gzip.compress(b"cd")[:-3], 10)
+    assert (err.value.code, err.value.description) == ("invalid_gzip", "the gzip body is truncated")
+    with pytest.raises(falcon.HTTPContentTooLarge) as err:  # the limit counts all members together
+        _gunzip(gzip.compress(b"x" * 6) * 2, 10)
+    assert err.value.description == "the decompressed body must be at most 10 bytes (got more)"
+    assert _gunzip(gzip.compress(b"x" * 5) * 2, 10) == b"x" * 10
 
 
 # --- token bucket ------------------------------------------------------------------------------------------------
