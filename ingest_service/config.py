@@ -70,6 +70,26 @@ def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in raw.split(",") if item.strip())
 
 
+def _origins(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Origins as browsers send them: ``*``, or ``scheme://host[:port]`` (http/https, no path), lower-cased.
+
+    A value that no browser's ``Origin`` header can equal (no scheme, a path) is a start-up error: before, it was
+    kept and silently matched nothing, so the calculator's events got 403 with no hint at the cause."""
+    out = []
+    for item in _list(env, name):
+        if item == "*":
+            out.append(item)
+            continue
+        origin = item.rstrip("/").lower()
+        scheme, sep, host = origin.partition("://")
+        if not sep or scheme not in ("http", "https") or not host or any(c in host for c in "/?#@ "):
+            raise ConfigError(
+                f"{name} must list origins as scheme://host[:port] (http or https, no path) or * (got {item!r})"
+            )
+        out.append(origin)
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Config:
     """Settings of one sidecar process.
@@ -173,7 +193,7 @@ class Config:
         url = env.get("DATABASE_URL")
         return cls(
             database_url=url or database_url(),
-            allowed_origins=_list(env, "INGEST_ALLOWED_ORIGINS"),
+            allowed_origins=_origins(env, "INGEST_ALLOWED_ORIGINS"),
             api_keys=_list(env, "INGEST_API_KEYS"),
             max_body_bytes=_int(env, "INGEST_MAX_BODY_BYTES", 1 << 20, 1),
             max_decompressed_bytes=_int(env, "INGEST_MAX_DECOMPRESSED_BYTES", 4 << 20, 1),

@@ -29,10 +29,10 @@ NOW = datetime(2026, 11, 25, 12, 0, 0)
 
 # --- configuration ----------------------------------------------------------------------------------------------
 def test_config_defaults_and_parsing():
-    cfg = Config.from_env({"DATABASE_URL": "sqlite:////tmp/x.db", "INGEST_ALLOWED_ORIGINS": " https://a.io, https://b.io ,",
+    cfg = Config.from_env({"DATABASE_URL": "sqlite:////tmp/x.db", "INGEST_ALLOWED_ORIGINS": " https://a.io, HTTPS://B.io:8443/ ,",
                            "INGEST_MAX_AGE_DAYS": "3", "INGEST_QUEUE_EVENTS": "100"})
     assert cfg.database_url == "sqlite:////tmp/x.db"
-    assert cfg.allowed_origins == ("https://a.io", "https://b.io")
+    assert cfg.allowed_origins == ("https://a.io", "https://b.io:8443")
     assert cfg.max_age == timedelta(days=3)
     assert (cfg.queue_events, cfg.ready_events) == (100, 50)
     assert (cfg.max_batch, cfg.max_future, cfg.skew_threshold) == (500, timedelta(minutes=5), timedelta(seconds=30))
@@ -54,6 +54,12 @@ def test_config_defaults_and_parsing():
     ("INGEST_WAL_AUTOCHECKPOINT", "0", "INGEST_WAL_AUTOCHECKPOINT must be an integer >= 100 (got '0')"),
     ("INGEST_SQLITE_CACHE_MB", "0", "INGEST_SQLITE_CACHE_MB must be an integer >= 1 (got '0')"),
     ("INGEST_MIGRATE", "maybe", "INGEST_MIGRATE must be one of 1, true, yes, 0, false, no (got 'maybe')"),
+    ("INGEST_ALLOWED_ORIGINS", "https://a.io,calc.example.com",
+     "INGEST_ALLOWED_ORIGINS must list origins as scheme://host[:port] (http or https, no path) or * (got "
+     "'calc.example.com')"),
+    ("INGEST_ALLOWED_ORIGINS", "https://calc.example.com/page.html",
+     "INGEST_ALLOWED_ORIGINS must list origins as scheme://host[:port] (http or https, no path) or * (got "
+     "'https://calc.example.com/page.html')"),
     ("INGEST_TRUST_FORWARDED", "maybe",
      "INGEST_TRUST_FORWARDED must be the number of trusted proxies (0, 1, 2, ...) or true/false (got 'maybe')"),
 ])
