@@ -13,7 +13,10 @@ from datetime import date, datetime
 
 from sqlalchemy import Connection, Engine, text
 
-__all__ = ["maintain", "month_partitions", "partition_name"]
+#: Key of the advisory lock one :func:`upkeep` at a time holds ("AICPAR"; migrations use another).
+_UPKEEP_LOCK_KEY = 0x41_49_43_50_41_52
+
+__all__ = ["maintain", "month_partitions", "partition_name", "upkeep"]
 
 
 def _month_start(d: date | datetime) -> date:
@@ -88,3 +91,24 @@ def maintain(
             created.append(partition_name(month))
         month = _add_months(month, 1)
     return created
+
+
+def upkeep(conn: Connection, *, months_ahead: int = 3, lock_timeout_ms: int = 1000) -> list[str] | None:
+    """Create the partitions of the current month and the ``months_ahead`` after it, without holding up writes.
+
+    Meant for a long-running writer (the ingest sidecar calls it on its connection every few hours): the
+    migration creates partitions up to three months ahead, and without upkeep every later event would land in the
+    default partition, whose rows a late :func:`maintain` then has to move while it locks that partition.
+
+    Runs in a transaction of its own on ``conn`` (not in a transaction). Waits at most ``lock_timeout_ms`` for a
+    table lock (an ``ATTACH PARTITION`` queued behind a long report would otherwise queue the writer's inserts
+    behind it) and raises the database's error when that runs out. Returns the names created, or None when another
+    process holds the upkeep's advisory lock (it is doing the same work) or on SQLite.
+    """
+    if conn.dialect.name != "postgresql":
+        return None
+    with conn.begin():
+        conn.exec_driver_sql(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}")
+        if not conn.exec_driver_sql(f"SELECT pg_try_advisory_xact_lock({_UPKEEP_LOCK_KEY})").scalar():
+            return None
+        return maintain(conn, months_back=0, months_ahead=months_ahead)

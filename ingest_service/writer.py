@@ -70,6 +70,10 @@ __all__ = [
 ]  # the jobs and their errors live in ingest_service.jobs; re-exported here, where callers have always found them
 
 _log = logging.getLogger(__name__)
+#: How often a PostgreSQL writer makes sure the coming months' partitions exist (analytics.partitions.upkeep), and
+#: how soon it tries again after a failure or when another process held the upkeep's lock.
+PARTITION_UPKEEP_SECONDS = 6 * 3600.0
+PARTITION_RETRY_SECONDS = 600.0
 _WAIT_MARGIN = 2.0
 _RETRY_POLL = 0.5  # thread mode: seconds between looks at kept jobs while no new job arrives
 
@@ -159,6 +163,7 @@ class GroupWriter:
         self._retries = RetryQueue(retry_events)
         self.migrate = migrate
         self._migrated = False
+        self._next_upkeep = 0.0  # PostgreSQL's partitions: checked before the first group
 
     # -- state --------------------------------------------------------------------------------------------------
     @property
@@ -313,6 +318,8 @@ class GroupWriter:
             conn = self._connection(engine)
             if conn.dialect.name == "sqlite":
                 return self._sqlite_transaction(conn, jobs)
+            if conn.dialect.name == "postgresql" and time.monotonic() >= self._next_upkeep:
+                self._partition_upkeep(conn)
             with conn.begin():
                 if conn.dialect.name == "postgresql" and not conn.info.get("ingest_synchronous_commit"):
                     # for the session (the writer keeps its connection), whatever the server's default: committed
@@ -363,6 +370,25 @@ class GroupWriter:
                     raw.rollback()
             raise
         return results
+
+    def _partition_upkeep(self, conn: Connection) -> None:
+        """PostgreSQL: create the coming months' partitions (:func:`analytics.partitions.upkeep`) before this group,
+        on the first group and then every ``PARTITION_UPKEEP_SECONDS``; a failure (a table lock not granted within
+        1 s) is logged and tried again after ``PARTITION_RETRY_SECONDS``, and never fails the group."""
+        from analytics.partitions import upkeep
+
+        now = time.monotonic()
+        try:
+            created = upkeep(conn)
+        except DBAPIError as exc:
+            if isinstance(exc, OperationalError) and exc.connection_invalidated:
+                raise  # the database went away: the group's own handling applies
+            _log.warning("partition upkeep failed, trying again in %d s: %s", PARTITION_RETRY_SECONDS, _describe(exc))
+            self._next_upkeep = now + PARTITION_RETRY_SECONDS
+            return
+        if created:
+            _log.info("partitions created ahead: %s", ", ".join(created))
+        self._next_upkeep = now + (PARTITION_UPKEEP_SECONDS if created is not None else PARTITION_RETRY_SECONDS)
 
     def _run_handlers(self, conn: Connection, jobs: list[Job]) -> list[Any]:
         """Each kind's payloads through its handler (one call per kind); the results in the jobs' order."""

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import os
 import uuid
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, make_url, text
 
 from analytics.db import _normalise
 
-__all__ = ["BACKENDS", "TEST_DATABASE_URL", "make_database", "pg_schema_url"]
+__all__ = ["BACKENDS", "TEST_DATABASE_URL", "drop_coming_months", "make_database", "pg_schema_url"]
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 
@@ -46,3 +47,14 @@ def make_database(backend: str, tmp_path: Path) -> tuple[str, callable]:
     return pg_schema_url(schema), cleanup
 
 
+def drop_coming_months(engine: Engine, n: int = 3) -> list[str]:
+    """Detach and drop the partitions of the ``n`` months after this one (as if the migration ran n months ago)."""
+    from analytics.partitions import _add_months, _month_start, partition_name
+
+    this = _month_start(datetime.utcnow())
+    names = [partition_name(_add_months(this, k)) for k in range(1, n + 1)]
+    with engine.begin() as c:
+        for name in names:
+            c.execute(text(f"ALTER TABLE analytics_events DETACH PARTITION {name}"))
+            c.execute(text(f"DROP TABLE {name}"))
+    return names

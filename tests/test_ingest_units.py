@@ -374,3 +374,43 @@ def test_parse_json_fast_path_edges(data):
     from ingest_service.body import _parse_with_json
 
     assert _outcome(parse_json, data) == _outcome(_parse_with_json, data)
+
+
+@pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL"), reason="TEST_DATABASE_URL is not set")
+def test_writer_keeps_partitions_ahead_and_never_fails_a_group_for_them(tmp_path, caplog):
+    import logging
+
+    from dbutil import drop_coming_months, make_database
+
+    from analytics.db import upgrade
+    from analytics.events import validate_event
+    from analytics.partitions import month_partitions
+    from analytics.storage import prepare_events
+    from ingest_service.store import store_event_groups
+
+    def submit(writer, event_id):
+        event = validate_event({"event_type": "ai_calculator_opened", "session_id": "s", "event_id": event_id})
+        return writer.submit("events", tuple(prepare_events([event], "postgresql")), 1)
+
+    url, cleanup = make_database("postgresql", tmp_path)
+    engine = get_engine(url)
+    try:
+        upgrade(engine)
+        names = drop_coming_months(engine)  # as if the database had been migrated three months ago
+        writer = GroupWriter(lambda: engine, {"events": store_event_groups})
+        assert submit(writer, "w1") == (0,)
+        with engine.connect() as c:
+            assert set(names) <= set(month_partitions(c))  # made before the first group
+        # due again while a report holds the default partition: the group is written, the upkeep tried later
+        drop_coming_months(engine, 1)
+        writer._next_upkeep = 0.0
+        with engine.connect() as holder, caplog.at_level(logging.WARNING, logger="ingest_service.writer"):
+            holder.begin()
+            holder.exec_driver_sql("LOCK TABLE analytics_events_default IN ACCESS EXCLUSIVE MODE")
+            assert submit(writer, "w2") == (0,)
+            holder.rollback()
+        assert "partition upkeep failed, trying again in 600 s" in caplog.text
+        assert writer._next_upkeep - time.monotonic() > 590
+    finally:
+        engine.dispose()
+        cleanup()

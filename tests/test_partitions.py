@@ -3,10 +3,12 @@
 from datetime import date, datetime
 
 import pytest
+from dbutil import drop_coming_months
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from analytics.events import validate_event
-from analytics.partitions import maintain, month_partitions, partition_name
+from analytics.partitions import _UPKEEP_LOCK_KEY, maintain, month_partitions, partition_name, upkeep
 from analytics.storage import write_events
 
 
@@ -52,3 +54,34 @@ def test_rows_in_default_partition_move_to_new_month(pg_engine):
     with pg_engine.connect() as c:
         assert c.execute(text("SELECT count(*) FROM analytics_events_default")).scalar() == 0
         assert c.execute(text("SELECT event_id FROM analytics_events_y2031m05")).scalars().all() == ["far"]
+
+
+def test_upkeep_creates_the_coming_months_and_is_a_noop_on_sqlite(pg_engine, sqlite_engine):
+    with sqlite_engine.connect() as c:
+        assert upkeep(c) is None
+    names = drop_coming_months(pg_engine)
+    with pg_engine.connect() as c:
+        assert upkeep(c) == names
+        assert upkeep(c) == []
+        assert set(names) <= set(month_partitions(c))
+
+
+def test_upkeep_skips_while_another_process_holds_its_lock(pg_engine):
+    drop_coming_months(pg_engine, 1)
+    with pg_engine.connect() as holder, pg_engine.connect() as c:
+        holder.begin()
+        holder.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_UPKEEP_LOCK_KEY})")
+        assert upkeep(c) is None
+        holder.rollback()
+        assert len(upkeep(c)) == 1
+
+
+def test_upkeep_gives_up_on_a_table_lock_after_its_timeout(pg_engine):
+    drop_coming_months(pg_engine, 1)
+    with pg_engine.connect() as holder, pg_engine.connect() as c:
+        holder.begin()
+        holder.exec_driver_sql("LOCK TABLE analytics_events_default IN ACCESS EXCLUSIVE MODE")  # a long report's lock
+        with pytest.raises(OperationalError, match="lock timeout"):
+            upkeep(c, lock_timeout_ms=200)
+        holder.rollback()
+        assert len(upkeep(c)) == 1
