@@ -20,7 +20,7 @@ from typing import Any
 import falcon
 
 from analytics.errors import FieldError, ValidationError
-from analytics.events import Event, parse_timestamp, validate_event
+from analytics.events import CATALOGUE, Event, parse_timestamp, validate_event
 from analytics.privacy import protect_event  # issue 11
 
 _MAX_SKEW = timedelta(days=3650)
@@ -163,5 +163,10 @@ def validate_request(
 
 
 def _type_of(raw: Any) -> str:
+    """A rejected event's type as a metric name component: a catalogue type, ``unknown`` for any other string,
+    ``invalid`` for anything else. Never the client's string itself: every made-up type would have been a new
+    statsd series (a new Graphite file), so one client could grow the metrics store without bound."""
     value = raw.get("event_type") if isinstance(raw, Mapping) else None
-    return value if isinstance(value, str) else "invalid"
+    if isinstance(value, str):
+        return value if value in CATALOGUE else "unknown"
+    return "invalid"

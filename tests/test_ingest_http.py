@@ -455,7 +455,8 @@ def test_statsd_metrics_are_sent(db):
         srv.request("POST", EVENT, {"batch": [
             {"event_type": "calculator_step_completed", "session_id": "m", "event_id": "metric-1",
              "event_data": {"step": 2, "seconds_on_step": 3}},
-            {"event_type": "bogus", "session_id": "m"}]})
+            {"event_type": "bogus", "session_id": "m"}, {"event_type": "bogus-2", "session_id": "m"},
+            {"event_type": 7, "session_id": "m"}, {"event_type": "payment_succeeded", "session_id": "m"}]})
         lines: set[str] = set()
         deadline = time.monotonic() + 5
         def complete() -> bool:  # a flush may span several packets (counters first, then timers)
@@ -469,10 +470,12 @@ def test_statsd_metrics_are_sent(db):
                 pass
     sock.close()
     assert {"ai_calculator.calculator_step_completed:1|c", "ai_calculator.funnel.step_completed.2:1|c",
-            "ai_calculator.ingest.rejected.bogus:1|c",
+            "ai_calculator.ingest.rejected.unknown:2|c", "ai_calculator.ingest.rejected.invalid:1|c",
+            "ai_calculator.ingest.rejected.payment_succeeded:1|c",  # made-up types never name a series
             "ai_calculator.api.requests.api_analytics_event.POST.200:1|c"} <= lines
     assert any(x.startswith("ai_calculator.api.response_time.api_analytics_event.POST:") and x.endswith("|ms")
                for x in lines)
+    assert not any("bogus" in x for x in lines)
 
 
 # --- `gunicorn ingest_service.app:app` with DATABASE_URL only ----------------------------------------------------

@@ -164,3 +164,23 @@ def test_catalogue_examples_are_valid_statsd_names():
         assert name.startswith("ai_calculator."), name
         assert all(metric_component(part) == part for part in name.split(".")), name
     assert len({s.template for s in METRICS}) == len(METRICS)
+
+
+def test_client_labels_take_a_bounded_number_of_values(udp, metrics, monkeypatch):
+    from analytics.performance import emit
+
+    monkeypatch.setattr(emit, "_seen", {})
+    monkeypatch.setattr(emit, "MAX_LABEL_VALUES", 2)
+    for plan in ("basic", "pro", "made-up-1", "made-up-2", "basic"):
+        emit_event_metrics({"event_type": "payment_failed", "event_data": {"plan": plan, "amount": 1}}, metrics)
+    emit_api_request("/api/analytics/event", "FOO", 405, 1.0, metrics)
+    assert udp.recv_all(12) == [
+        "ai_calculator.payment_failed:1|c", "ai_calculator.payments.failed.basic:1|c",
+        "ai_calculator.payment_failed:1|c", "ai_calculator.payments.failed.pro:1|c",
+        "ai_calculator.payment_failed:1|c", "ai_calculator.payments.failed.other:1|c",
+        "ai_calculator.payment_failed:1|c", "ai_calculator.payments.failed.other:1|c",
+        "ai_calculator.payment_failed:1|c", "ai_calculator.payments.failed.basic:1|c",
+        "ai_calculator.api.response_time.api_analytics_event.other:1.000000|ms",
+        "ai_calculator.api.requests.api_analytics_event.other.405:1|c",
+    ]
+    assert emit.MAX_LABEL_VALUES == 2 and len(emit._seen["plan"]) == 2

@@ -14,7 +14,15 @@ from typing import Any, Protocol
 from analytics.performance.metrics import Metrics, get_metrics
 from analytics.performance.names import metric_component
 
-__all__ = ["emit_api_request", "emit_conversion_rate", "emit_event_metrics"]
+__all__ = ["MAX_LABEL_VALUES", "emit_api_request", "emit_conversion_rate", "emit_event_metrics"]
+
+#: Distinct values one label of a metric family may take in a process; later new values are sent as ``other``.
+#: The labels that come from clients (plan, traffic source, e-mail type, test and variant names, HTTP method) are
+#: free text: without a bound each made-up value became a statsd series of its own (a Graphite file each), so
+#: one client could grow the metrics store without limit. Real values are few (3 plans, tens of sources).
+MAX_LABEL_VALUES = 100
+_HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_seen: dict[str, set[str]] = {}
 
 _EMAIL = {"email_sent": "sent", "email_delivered": "delivered", "email_opened": "opened",
           "email_bounced": "bounced"}
@@ -25,6 +33,19 @@ _REVENUE = ("payment_succeeded", "subscription_renewed")
 class _EventLike(Protocol):
     event_type: str
     event_data: dict[str, Any]
+
+
+def _label(family: str, value: object) -> str:
+    """``metric_component(value)``, or ``other`` once ``family`` has had :data:`MAX_LABEL_VALUES` other values."""
+    name = metric_component(value)
+    seen = _seen.get(family)
+    if seen is None:
+        seen = _seen.setdefault(family, set())
+    if name not in seen:
+        if len(seen) >= MAX_LABEL_VALUES:
+            return "other"
+        seen.add(name)
+    return name
 
 
 def _number(value: Any) -> float | None:
@@ -51,6 +72,9 @@ def emit_event_metrics(event: _EventLike | Mapping[str, Any], metrics: Metrics |
     - ``conversion_offer_viewed`` / ``paid_upgrade_clicked`` with ``test_id`` and ``variant`` → counters
       ``ab.exposures`` / ``ab.conversions`` ``.<test_id>.<variant>``.
 
+    Each label (event type, step, plan, source, e-mail type, test, variant) takes at most
+    :data:`MAX_LABEL_VALUES` distinct values per process; later new values are sent as ``other``.
+
     Parameters
     ----------
     event:
@@ -64,7 +88,7 @@ def emit_event_metrics(event: _EventLike | Mapping[str, Any], metrics: Metrics |
         data = event.get("event_data") or {}
     else:
         event_type, data = event.event_type, event.event_data or {}
-    m.incr(metric_component(event_type))
+    m.incr(_label("event_type", event_type))
     if event_type == "page_load_timing":
         ms = _number(data.get("load_time_ms"))
         if ms is not None:
@@ -72,18 +96,18 @@ def emit_event_metrics(event: _EventLike | Mapping[str, Any], metrics: Metrics |
     elif event_type == "step_load_timing":
         ms = _number(data.get("load_time_ms"))
         if ms is not None:
-            m.timing(f"step_load_time.{metric_component(data.get('step'))}", ms)
+            m.timing(f"step_load_time.{_label('step', data.get('step'))}", ms)
     elif event_type == "calculator_step_completed":
-        m.incr(f"funnel.step_completed.{metric_component(data.get('step'))}")
+        m.incr(f"funnel.step_completed.{_label('step', data.get('step'))}")
     elif event_type in _EMAIL:
-        m.incr(f"email.{_EMAIL[event_type]}.{metric_component(data.get('email_type'))}")
+        m.incr(f"email.{_EMAIL[event_type]}.{_label('email_type', data.get('email_type'))}")
     elif event_type in ("conversion_offer_viewed", "paid_upgrade_clicked"):
         if data.get("test_id") is not None and data.get("variant") is not None:
             kind = "exposures" if event_type == "conversion_offer_viewed" else "conversions"
-            m.incr(f"ab.{kind}.{metric_component(data['test_id'])}.{metric_component(data['variant'])}")
+            m.incr(f"ab.{kind}.{_label('test_id', data['test_id'])}.{_label('variant', data['variant'])}")
     if event_type in _PAYMENT:
         outcome = _PAYMENT[event_type]
-        m.incr(f"payments.{outcome}.{metric_component(data.get('plan'))}")
+        m.incr(f"payments.{outcome}.{_label('plan', data.get('plan'))}")
         ms = _number(data.get("processing_time_ms"))
         if ms is not None:
             m.timing(f"payment.processing_time.{outcome}", ms)
@@ -91,7 +115,7 @@ def emit_event_metrics(event: _EventLike | Mapping[str, Any], metrics: Metrics |
         amount = _number(data.get("amount"))
         if amount is not None:
             cents = round(amount * 100)
-            m.incr(f"revenue_cents.{metric_component(data.get('plan'))}.{metric_component(data.get('source'))}",
+            m.incr(f"revenue_cents.{_label('plan', data.get('plan'))}.{_label('source', data.get('source'))}",
                    cents)
 
 
@@ -102,7 +126,8 @@ def emit_api_request(route: str, method: str, status: int, duration_ms: float,
     ``/api/analytics/event``).
     """
     m = metrics or get_metrics()
-    r, meth = metric_component(route), metric_component(method.upper())
+    upper = method.upper()
+    r, meth = _label("route", route), metric_component(upper if upper in _HTTP_METHODS else "other")
     m.timing(f"api.response_time.{r}.{meth}", duration_ms)
     m.incr(f"api.requests.{r}.{meth}.{int(status)}")
 
