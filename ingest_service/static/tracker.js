@@ -184,6 +184,7 @@
     var retryTimer = null;
     var inFlight = false;
     var attempt = 0;
+    var sendSize = opts.batchSize; // halved on a 413 until the sidecar's limits take the batch
     var errorsSent = 0;
     var stats = { sent: 0, acknowledged: 0, dropped: 0, retries: 0, beacons: 0, rejected: 0 };
 
@@ -338,7 +339,7 @@
         return Promise.resolve(false);
       }
       if (flushTimer !== null) { clearT(flushTimer); flushTimer = null; }
-      var batch = queue.slice(0, opts.batchSize);
+      var batch = queue.slice(0, sendSize);
       inFlight = true;
       stats.sent += batch.length;
       return Promise.resolve()
@@ -373,6 +374,14 @@
             scheduleRetry(isFinite(ra) ? ra : 0);
             return false;
           }
+          // 413: the batch is over the sidecar's limits (INGEST_MAX_BATCH, INGEST_MAX_BODY_BYTES); halve it and
+          // send again at once. Only a single event too large for them is dropped.
+          if (res.status === 413 && batch.length > 1) {
+            sendSize = Math.ceil(batch.length / 2);
+            debug('sidecar refused a batch of ' + batch.length + ' as too large; sending ' + sendSize + ' at a time');
+            schedule(0);
+            return false;
+          }
           // Any other 4xx refuses the request as a whole: resending it cannot succeed.
           stats.dropped += batch.length;
           debug('sidecar refused a batch with HTTP ' + res.status);
@@ -395,7 +404,7 @@
       var current = [];
       queue.forEach(function (e) {
         current.push(e);
-        if (current.length >= opts.batchSize || body(current).length > opts.maxBeaconBytes) {
+        if (current.length >= sendSize || body(current).length > opts.maxBeaconBytes) {
           if (current.length > 1 && body(current).length > opts.maxBeaconBytes) {
             current.pop();
             chunks.push(current);

@@ -290,6 +290,24 @@ test('503 and 429 honour Retry-After, 403 is retried; other 4xx drop the batch w
   assert.equal(bad.tracker.stats().dropped, 1);
 });
 
+test('a 413 halves the batch until the sidecar takes it; a single event too large is dropped', async () => {
+  const h = harness();
+  h.answer = (n) => (h.requests[n - 1].body.batch.length > 5 ? response(413, { code: 'too_many_events' }) : response(200));
+  for (let i = 0; i < 20; i++) h.tracker.trackStepCompleted(1, i);
+  await h.advance(60000);
+  assert.deepEqual(h.requests.map((r) => r.body.batch.length), [20, 10, 5, 5, 5, 5]);
+  assert.deepEqual(h.tracker.queued(), []);
+  assert.equal(h.tracker.stats().acknowledged, 20);
+  assert.equal(h.tracker.stats().dropped, 0);
+
+  const one = harness();
+  one.answer = () => response(413, { code: 'body_too_large' });
+  one.tracker.trackStepCompleted(1, 3);
+  await one.advance(60000);
+  assert.equal(one.requests.length, 1);
+  assert.equal(one.tracker.stats().dropped, 1);
+});
+
 test('events the sidecar rejects in a 2xx answer are counted and not resent', async () => {
   const h = harness();
   h.answer = () => response(200, {
