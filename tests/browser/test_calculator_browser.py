@@ -271,3 +271,28 @@ def test_closing_the_page_mid_flow_delivers_through_sendbeacon(browser, sidecar,
     assert sorted(r["event_id"] for r in rows) == sorted(i for i, _ in queued)
     assert errors == []
     context.close()
+
+
+def test_a_visitor_outside_every_test_sees_the_control_and_is_not_tagged_as_its_exposure(
+        browser, sidecar, db, artifacts, watch):
+    # no test exists (as before a test starts, or after it stopped): the sidecar answers the control, in_test false
+    context = browser.new_context(viewport={"width": 1000, "height": 900})
+    page = context.new_page()
+    console = watch(page)
+    page.goto(f"{sidecar.base}{PAGE}")
+    _step1(page)
+    _step2(page)
+    _step3(page, artifacts, "no-test-")
+    assert (page.get_attribute("#offer", "data-variant"), page.get_attribute("#offer", "data-in-test")) == (
+        "control", "false")
+    page.click("#upgrade")
+    page.wait_for_selector("#upgrade-thanks:not([hidden])")
+    _wait(lambda: _drained(page), what="the tracker's queue to drain")
+    context.close()
+    rows = {r["event_type"]: r["event_data"] for r in _events(db)}
+    viewed, clicked = rows["conversion_offer_viewed"], rows["paid_upgrade_clicked"]
+    assert (viewed["offer"], viewed["price"], clicked["plan"], clicked["price"]) == ("basic", 49.99, "basic", 49.99)
+    assert not {"test_id", "variant"} & (viewed.keys() | clicked.keys())  # not counted as the control's exposure
+    with db.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(ab_assignments)).scalar() == 0
+    assert console.errors() == []

@@ -179,6 +179,15 @@
     };
   }
 
+  /**
+   * The test and variant an offer event carries: only for a unit in the test. A unit outside it (a test not
+   * running, outside the coverage, or no answer from the sidecar) sees the control's offer but is no exposure,
+   * so its events must not count as the control's in the ab.* metrics.
+   */
+  function testTags(o) {
+    return o.inTest ? { test_id: o.testId, variant: o.variant } : {};
+  }
+
   /** GET the unit's variant of a test; null when the sidecar cannot answer (the page then shows the control). */
   function fetchVariant(test) {
     if (!test) return Promise.resolve(null);
@@ -212,7 +221,7 @@
       box.dataset.plan = offer.plan;
       box.dataset.inTest = String(offer.inTest);
       box.hidden = false;
-      tracker.trackConversionOfferViewed(offer.plan, { price: offer.price, test_id: offer.testId, variant: offer.variant });
+      tracker.trackConversionOfferViewed(offer.plan, Object.assign({ price: offer.price }, testTags(offer)));
     });
   }
 
@@ -243,7 +252,7 @@
   });
   $('upgrade').addEventListener('click', function () {
     if (!offer) return;
-    tracker.trackPaidUpgradeClicked(offer.plan, offer.price, { test_id: offer.testId, variant: offer.variant });
+    tracker.trackPaidUpgradeClicked(offer.plan, offer.price, testTags(offer));
     tracker.flush();
     $('upgrade').disabled = true;
     $('upgrade-thanks').hidden = false;
