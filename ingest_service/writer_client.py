@@ -36,6 +36,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from analytics.errors import ConfigError
 from ingest_service._pid import current_pid
 from ingest_service.config import Config
 from ingest_service.writer import (
@@ -50,6 +51,9 @@ from ingest_service.writer_server import _HEADER, frame
 __all__ = ["RemoteWriter", "code_version", "make_writer", "socket_path", "warm_up_all"]
 
 _ROOT = Path(__file__).resolve().parent.parent
+#: ``sizeof(sockaddr_un.sun_path)``: a Unix socket's path, its final NUL included, must fit (108 on Linux, 104 on
+#: macOS and the BSDs).
+_UNIX_PATH_MAX = 108 if sys.platform.startswith("linux") else 104
 _REPLY_MARGIN = 3.0
 _writers: weakref.WeakSet[RemoteWriter] = weakref.WeakSet()
 
@@ -76,15 +80,32 @@ def socket_path(config: Config, runtime_dir: str | None = None) -> Path:
     """The writer socket of ``config``'s database and writer settings and of this code
     (:func:`code_version`), in a directory only this user can enter.
 
-    ``INGEST_RUNTIME_DIR`` chooses the directory (default ``<tmp>/ai-calculator-ingest-<uid>``).
+    ``INGEST_RUNTIME_DIR`` chooses the directory (default ``<tmp>/ai-calculator-ingest-<uid>``, or under ``/tmp``
+    when the temporary directory's path is too long for a socket path to fit).
 
     Raises
     ------
     PermissionError
         When the directory belongs to another user or others may enter it.
+    ConfigError
+        When the directory's path is too long for a Unix socket's path to fit (a long ``TMPDIR``, as on macOS, or
+        ``INGEST_RUNTIME_DIR``): at start-up, not as a failure of every request.
     """
-    base = Path(runtime_dir or os.environ.get("INGEST_RUNTIME_DIR") or Path(tempfile.gettempdir()) /
-                f"ai-calculator-ingest-{os.getuid()}")  # fmt: skip
+    limit = _UNIX_PATH_MAX - 1 - len("/writer-.sock") - 20  # the longest directory path that fits (20 hex digits)
+    chosen = runtime_dir or os.environ.get("INGEST_RUNTIME_DIR")
+    if chosen:
+        base = Path(chosen)
+    else:  # a long TMPDIR (macOS: /var/folders/.../T/) leaves no room for the name: /tmp then
+        name = f"ai-calculator-ingest-{os.getuid()}"
+        base = Path(tempfile.gettempdir()) / name
+        if len(os.fsencode(base)) > limit:
+            base = Path("/tmp") / name
+    if len(os.fsencode(base)) > limit:
+        raise ConfigError(
+            f"the writer's runtime directory must be at most {limit} bytes long: a Unix socket's path is limited "
+            f"to {_UNIX_PATH_MAX - 1} bytes; set INGEST_RUNTIME_DIR to a shorter directory, e.g. /tmp/aci "
+            f"(got {str(base)!r}, {len(os.fsencode(base))} bytes)"
+        )
     base.mkdir(mode=0o700, parents=True, exist_ok=True)
     st = base.stat()
     if st.st_uid != os.getuid() or stat.S_IMODE(st.st_mode) & 0o077:
@@ -202,7 +223,10 @@ class RemoteWriter:
             threading.Thread(target=proc.wait, daemon=True, name="writer-reaper").start()
 
     def _call(self, message: tuple) -> tuple:
-        conn = self._connection()
+        try:
+            conn = self._connection()
+        except OSError as exc:  # e.g. no file descriptor left (EMFILE): the request is answered 503, not 500
+            raise DatabaseUnavailable(f"cannot connect to the writer process ({exc})") from None
         try:
             conn.sendall(frame(message))
             return _receive(conn)

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import time
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -90,6 +91,42 @@ def test_socket_directory_must_be_private(tmp_path):
         socket_path(Config(database_url="sqlite:///x.db"), str(shared))
     assert str(err.value) == (f"the writer's runtime directory {shared} must belong to uid {os.getuid()} with mode "
                               f"0700 (got uid {os.getuid()}, mode 0755)")  # fmt: skip
+
+
+def test_socket_path_must_fit_a_unix_socket_address(tmp_path, monkeypatch):
+    import socket
+
+    root = tmp_path / "r"
+    fits = root / ("d" * (74 - len(str(root)) - 1))  # 74 bytes: the longest directory that leaves room
+    path = socket_path(Config(database_url="sqlite:///x.db"), str(fits))
+    assert len(str(path)) == 107
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(path))  # the kernel takes it
+    too_long = str(fits) + "d"
+    with pytest.raises(ConfigError) as err:
+        socket_path(Config(database_url="sqlite:///x.db"), too_long)
+    assert str(err.value) == (
+        "the writer's runtime directory must be at most 74 bytes long: a Unix socket's path is limited to 107 "
+        f"bytes; set INGEST_RUNTIME_DIR to a shorter directory, e.g. /tmp/aci (got {too_long!r}, 75 bytes)")
+    # the default: a temporary directory too long for the name (macOS' /var/folders/.../T/) falls back to /tmp
+    monkeypatch.delenv("INGEST_RUNTIME_DIR", raising=False)
+    monkeypatch.setattr("tempfile.gettempdir", lambda: str(tmp_path / ("t" * 60)))
+    assert socket_path(Config(database_url="sqlite:///x.db")).parent == Path(f"/tmp/ai-calculator-ingest-{os.getuid()}")
+
+
+def test_a_failed_connect_is_unavailable_not_an_error(tmp_path, monkeypatch):
+    import errno
+
+    monkeypatch.setenv("INGEST_RUNTIME_DIR", str(tmp_path / "run"))
+    writer = RemoteWriter(Config(database_url=f"sqlite:///{tmp_path / 'x.db'}"), None)
+
+    def no_descriptors(*_a, **_k):
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    monkeypatch.setattr(writer, "_connect", no_descriptors)
+    with pytest.raises(DatabaseUnavailable) as err:
+        writer.submit("events", ("sqlite", (), (), (), ()), 0)
+    assert str(err.value) == "cannot connect to the writer process ([Errno 24] Too many open files)"
 
 
 def test_socket_depends_on_database_and_writer_settings(tmp_path):
