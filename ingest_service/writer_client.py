@@ -275,6 +275,8 @@ class RemoteWriter:
             sock = self._connect(timeout=max(self.status_timeout, 3.0))  # a health probe must not hang on a start
         except DatabaseUnavailable as exc:
             return 0, True, str(exc)
+        except OSError as exc:  # e.g. no file descriptor left: reported down, never a 500
+            return 0, True, f"cannot connect to the writer process ({exc})"
         try:
             sock.settimeout(self.status_timeout)
             sock.sendall(frame(("status",)))

@@ -127,6 +127,7 @@ def test_a_failed_connect_is_unavailable_not_an_error(tmp_path, monkeypatch):
     with pytest.raises(DatabaseUnavailable) as err:
         writer.submit("events", ("sqlite", (), (), (), ()), 0)
     assert str(err.value) == "cannot connect to the writer process ([Errno 24] Too many open files)"
+    assert writer.status() == (0, True, "cannot connect to the writer process ([Errno 24] Too many open files)")
 
 
 def test_socket_depends_on_database_and_writer_settings(tmp_path):
