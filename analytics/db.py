@@ -20,6 +20,7 @@ from sqlalchemy.engine import URL
 from analytics.errors import ConfigError
 
 __all__ = [
+    "PG_CONNECT_DEFAULTS",
     "PROJECT_ROOT",
     "database_url",
     "dispose_engines",
@@ -101,6 +102,22 @@ def _sqlite_pragmas(page_size: int):
     return on_connect
 
 
+#: libpq connection settings every PostgreSQL engine gets unless its URL sets them (``?keepalives_idle=60``):
+#: a connection attempt gives up after 10 s instead of waiting on an unreachable host for minutes; TCP keepalives
+#: every 30 s of silence keep an idle connection's entry alive in NATs and load balancers that drop idle flows
+#: without telling either end (4-6 minutes in common clouds), and find a dead peer within about a minute; data
+#: the server has not acknowledged for 30 s fails the connection instead of waiting out TCP's retransmissions
+#: (about 15 minutes). A long-lived connection, such as the ingest writer's, needs all three.
+PG_CONNECT_DEFAULTS: dict[str, int] = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,
+}
+
+
 def _build_engine(url: str) -> Engine:
     parsed: URL = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -111,7 +128,9 @@ def _build_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas(page_size))
         return engine
     if parsed.get_backend_name() == "postgresql":
-        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+        # libpq settings the URL does not set itself: see PG_CONNECT_DEFAULTS
+        extra = {k: v for k, v in PG_CONNECT_DEFAULTS.items() if k not in parsed.query}
+        return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args=extra)
     raise ConfigError(
         f"'DATABASE_URL' must be a sqlite:// or postgresql:// URL (got {parsed.render_as_string(hide_password=True)})"
     )

@@ -35,6 +35,8 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import logging
+import os
+import socket
 import threading
 import time
 from collections import deque
@@ -74,6 +76,10 @@ _log = logging.getLogger(__name__)
 #: how soon it tries again after a failure or when another process held the upkeep's lock.
 PARTITION_UPKEEP_SECONDS = 6 * 3600.0
 PARTITION_RETRY_SECONDS = 600.0
+#: A PostgreSQL group still running this long after ``write_timeout`` has its connection abandoned (the server's
+#: ``statement_timeout``, equal to ``write_timeout``, would have ended it if the server were running).
+ABANDON_MARGIN = 1.0
+_WATCHDOG_TICK = 0.25
 _WAIT_MARGIN = 2.0
 _RETRY_POLL = 0.5  # thread mode: seconds between looks at kept jobs while no new job arrives
 
@@ -164,6 +170,10 @@ class GroupWriter:
         self.migrate = migrate
         self._migrated = False
         self._next_upkeep = 0.0  # PostgreSQL's partitions: checked before the first group
+        self._busy: tuple[float, int] | None = None  # (deadline, socket) of the PostgreSQL group in progress
+        self._watchdog: threading.Thread | None = None
+        self._watchdog_pid = 0
+        self._abandoned = False  # set by the watchdog: the group's error is its doing
 
     # -- state --------------------------------------------------------------------------------------------------
     @property
@@ -318,15 +328,21 @@ class GroupWriter:
             conn = self._connection(engine)
             if conn.dialect.name == "sqlite":
                 return self._sqlite_transaction(conn, jobs)
-            if conn.dialect.name == "postgresql" and time.monotonic() >= self._next_upkeep:
-                self._partition_upkeep(conn)
-            with conn.begin():
-                if conn.dialect.name == "postgresql" and not conn.info.get("ingest_synchronous_commit"):
-                    # for the session (the writer keeps its connection), whatever the server's default: committed
-                    # here means on disk before any request is answered
-                    conn.exec_driver_sql("SET synchronous_commit TO on")
-                    conn.info["ingest_synchronous_commit"] = True
-                return self._run_handlers(conn, jobs)
+            self._watch(conn)
+            try:
+                if time.monotonic() >= self._next_upkeep:
+                    self._partition_upkeep(conn)
+                with conn.begin():
+                    if not conn.info.get("ingest_session_settings"):
+                        # for the session (the writer keeps its connection), whatever the server's default:
+                        # committed here means on disk before any request is answered, and a statement that
+                        # waits (a lock) is cancelled by the server when the requests stop waiting for it
+                        conn.exec_driver_sql("SET synchronous_commit TO on")
+                        conn.exec_driver_sql(f"SET statement_timeout = {max(1, int(self.write_timeout * 1000))}")
+                        conn.info["ingest_session_settings"] = True
+                    return self._run_handlers(conn, jobs)
+            finally:
+                self._busy = None
         except BaseException:
             self._drop_connection()  # whatever went wrong, the next group starts on a fresh connection
             raise
@@ -370,6 +386,36 @@ class GroupWriter:
                     raw.rollback()
             raise
         return results
+
+    def _watch(self, conn: Connection) -> None:
+        """Arm the watchdog for this PostgreSQL group: if it is not done ``write_timeout + ABANDON_MARGIN`` seconds
+        from now, its connection's socket is shut down, so the blocked call fails and the writer carries on.
+
+        Why: ``statement_timeout`` only helps while the server runs. A backend that stopped (a frozen VM, a
+        stopped process) or a network path that still acknowledges packets but delivers nothing held the writer
+        in its call for good -- measured: every request answered 503 after its wait, with no recovery, until the
+        backend ran again. With the watchdog the group fails as with a lost connection (503, backoff) and the
+        next group opens a new connection. A group abandoned while its ``COMMIT`` was in flight may have been
+        stored: its requests got 503, and their retries are deduplicated by ``event_id``."""
+        fd = _pg_socket(conn)
+        if fd is None:
+            return
+        self._busy = (time.monotonic() + self.write_timeout + ABANDON_MARGIN, fd)
+        if self._watchdog is None or self._watchdog_pid != current_pid() or not self._watchdog.is_alive():
+            self._watchdog_pid = current_pid()
+            self._watchdog = threading.Thread(target=self._watchdog_loop, name="ingest-writer-watchdog", daemon=True)
+            self._watchdog.start()
+
+    def _watchdog_loop(self) -> None:
+        while True:
+            time.sleep(_WATCHDOG_TICK)
+            busy = self._busy
+            if busy is not None and time.monotonic() > busy[0] and self._busy is busy:
+                self._busy = None
+                self._abandoned = True
+                _log.warning("a PostgreSQL group did not finish within %.1f s: abandoning its connection",
+                             self.write_timeout + ABANDON_MARGIN)  # fmt: skip
+                _shutdown_socket(busy[1])
 
     def _partition_upkeep(self, conn: Connection) -> None:
         """PostgreSQL: create the coming months' partitions (:func:`analytics.partitions.upkeep`) before this group,
@@ -442,7 +488,7 @@ class GroupWriter:
                 raise
         except _DOWN_ERRORS as exc:
             self._mark_down(exc)
-            _finish(jobs, error=DatabaseUnavailable(_describe(exc)))
+            _finish(jobs, error=DatabaseUnavailable(self.last_error or _describe(exc)))
             self._retries.keep(jobs)
             return
         except (DBAPIError, StatementError, ValueError, TypeError, ArithmeticError) as exc:
@@ -462,9 +508,35 @@ class GroupWriter:
                 job.done.set()
 
     def _mark_down(self, exc: BaseException) -> None:
-        self.last_error = _describe(exc)
+        abandoned, self._abandoned = self._abandoned, False
+        self.last_error = (
+            f"the database did not answer within {self.write_timeout + ABANDON_MARGIN:g} s; its connection was "
+            "abandoned" if abandoned else _describe(exc)
+        )
         self._down_until = time.monotonic() + self.db_backoff
         _log.warning("database unavailable, backing off %.1f s: %s", self.db_backoff, self.last_error)
+
+
+def _pg_socket(conn: Connection) -> int | None:
+    """The file descriptor of a psycopg connection's socket (None for another driver)."""
+    try:
+        return int(conn.connection.driver_connection.pgconn.socket)
+    except Exception:  # noqa: BLE001 - not psycopg, or closed: no watchdog for this group
+        return None
+
+
+def _shutdown_socket(fd: int) -> None:
+    """Shut a socket down by its descriptor (both directions): a call blocked on it returns with an error."""
+    try:
+        dup = socket.socket(fileno=os.dup(fd))
+    except OSError:
+        return  # already closed
+    try:
+        dup.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    finally:
+        dup.close()
 
 
 def probe_database(engine_factory: Callable[[], Engine]) -> None:

@@ -1,5 +1,7 @@
 """Database URLs and engines."""
 
+import os
+
 import pytest
 from sqlalchemy import text
 
@@ -147,3 +149,18 @@ def test_concurrent_upgrades_of_a_new_database_all_succeed(db_url):
     with db._build_engine(fresh).connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
         assert conn.execute(text("SELECT count(*) FROM analytics_events")).scalar_one() == 0
+
+
+@pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL"), reason="TEST_DATABASE_URL is not set")
+def test_postgres_engines_get_keepalives_and_timeouts_unless_the_url_sets_them():
+    url = db._normalise(os.environ["TEST_DATABASE_URL"])
+    for query, idle in (("", "30"), ("?keepalives_idle=60", "60")):
+        engine = db._build_engine(url + query)
+        try:
+            with engine.connect() as conn:
+                params = conn.connection.driver_connection.info.get_parameters()
+        finally:
+            engine.dispose()
+        assert {k: params.get(k) for k in db.PG_CONNECT_DEFAULTS} == {
+            "connect_timeout": "10", "keepalives": "1", "keepalives_idle": idle, "keepalives_interval": "10",
+            "keepalives_count": "3", "tcp_user_timeout": "30000"}  # fmt: skip

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import sqlite3
 import threading
 import time
+import uuid
 
 import pytest
 from dbutil import TEST_DATABASE_URL, make_database
-from sqlalchemy import make_url, select
+from sqlalchemy import make_url, select, text
 
 from analytics.db import _build_engine, upgrade
 from analytics.experiments import Variant, create_test, start_test
@@ -228,3 +231,40 @@ def test_queue_full_is_503(tmp_path):
         assert srv.request("POST", EVENT, {"batch": [opened(f"q{i}") for i in range(5)]}).status == 200
     assert len(stored_ids(engine)) == 5
     engine.dispose()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not TEST_DATABASE_URL, reason="TEST_DATABASE_URL is not set")
+def test_a_frozen_postgres_backend_is_abandoned_and_the_writer_carries_on(tmp_path):
+    """The writer's backend stops answering without closing (a frozen VM or process, a path that drops packets):
+    the writer used to wait in its call for good, every request answering 503 until the backend ran again."""
+    url, cleanup = make_database("postgresql", tmp_path)
+    engine = _build_engine(url)
+    upgrade(engine)
+    name = f"freeze-{uuid.uuid4().hex[:8]}"
+    tagged = make_url(url).update_query_dict({"application_name": name}).render_as_string(hide_password=False)
+    stopped: list[int] = []
+    try:
+        env = {"INGEST_WRITE_TIMEOUT": "2", "INGEST_DB_BACKOFF": "0.5", "INGEST_RATE_LIMIT": "0"}
+        with Server(tagged, env) as srv:
+            assert srv.request("POST", EVENT, opened("frozen-before")).status == 200
+            with engine.connect() as conn:  # the writer's connection: its last statement was the group's COMMIT
+                pids = conn.execute(text("SELECT pid FROM pg_stat_activity WHERE application_name = :n "
+                                         "AND query = 'COMMIT'"), {"n": name}).scalars().all()  # fmt: skip
+            assert len(pids) == 1
+            os.kill(pids[0], signal.SIGSTOP)
+            stopped.append(pids[0])
+            started = time.monotonic()
+            r = srv.request("POST", EVENT, opened("frozen-during"))
+            assert (r.status, r.json()["code"]) == (503, "database_unavailable")
+            assert r.json()["description"].endswith(
+                "(the database did not answer within 3 s; its connection was abandoned)")
+            assert time.monotonic() - started < 4.5  # write_timeout 2 s + the 1-s margin, before the reply timeout
+            # the old backend is still stopped: the next groups run on a new connection
+            assert wait_for(lambda: srv.request("POST", EVENT, opened("frozen-after")).status == 200, timeout=10)
+        assert stored_ids(engine) == ["frozen-after", "frozen-before"]
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+        engine.dispose()
+        cleanup()

@@ -326,10 +326,11 @@ def test_writer_commits_synchronously_whatever_the_server_default():
     url = make_url(_normalise(os.environ["TEST_DATABASE_URL"])).update_query_dict(
         {"options": "-csynchronous_commit=off"})  # fmt: skip
     engine = create_engine(url)
-    writer = GroupWriter(lambda: engine, {"n": lambda c, p: [c.exec_driver_sql("SHOW synchronous_commit").scalar()]})
+    show = "SELECT current_setting('synchronous_commit') || ' ' || current_setting('statement_timeout')"
+    writer = GroupWriter(lambda: engine, {"n": lambda c, p: [c.exec_driver_sql(show).scalar()]}, write_timeout=2.5)
     try:
-        assert writer.submit("n", 1) == "on"
-        assert writer.submit("n", 2) == "on"  # same connection, set once
+        assert writer.submit("n", 1) == "on 2500ms"  # the server cancels a statement when the requests give up
+        assert writer.submit("n", 2) == "on 2500ms"  # same connection, set once
     finally:
         engine.dispose()
 
