@@ -19,6 +19,7 @@ import atexit
 import logging
 import os
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -29,6 +30,7 @@ __all__ = ["BufferedMetrics", "emit_request", "emit_stored", "incr"]
 
 _log = logging.getLogger(__name__)
 _MAX_TIMERS = 50_000  # per flush interval; beyond it samples are dropped (counted in ingest.metrics_dropped)
+RECONNECT_SECONDS = 30.0  # a statsd host that could not be resolved is looked up again after this
 
 try:  # the team's catalogue of names and emit functions
     from analytics.performance import Metrics, emit_api_request, emit_event_metrics, metric_component
@@ -75,6 +77,7 @@ class BufferedMetrics:
         self._dropped = 0
         self._ready = False
         self._client: statsd.StatsClient | None = None
+        self._retry_at = 0.0
         self._prefix = ""
         os.register_at_fork(after_in_child=self._forked)
 
@@ -92,14 +95,21 @@ class BufferedMetrics:
             self._ready = True
             self._counters.clear()
             self._timers.clear()
-            try:
-                host, port, self._prefix = _address()
-                self._client = statsd.StatsClient(host, port, prefix=self._prefix)
-            except Exception as exc:  # noqa: BLE001 - unresolvable host or bad port: drop metrics, never fail
-                _log.warning("statsd unavailable (%s); metrics are dropped", exc)
-                self._client = None
+            self._connect()
             threading.Thread(target=self._loop, name="ingest-statsd", daemon=True).start()
             atexit.register(self.flush)
+
+    def _connect(self) -> None:
+        """Make the statsd client. When the host cannot be resolved (a DNS hiccup while the service starts, the
+        statsd host not up yet), metrics are dropped and the client made again after ``RECONNECT_SECONDS``: it was
+        never made again before, so one failed lookup at start-up lost the process' metrics until its restart."""
+        try:
+            host, port, self._prefix = _address()
+            self._client = statsd.StatsClient(host, port, prefix=self._prefix)
+        except Exception as exc:  # noqa: BLE001 - unresolvable host or bad port: drop metrics, never fail
+            _log.warning("statsd unavailable (%s); metrics are dropped, trying again in %g s", exc, RECONNECT_SECONDS)
+            self._client = None
+            self._retry_at = time.monotonic() + RECONNECT_SECONDS
 
     def _name(self, name: str) -> str:
         strip = self._prefix + "."
@@ -157,6 +167,8 @@ class BufferedMetrics:
             timers, self._timers = self._timers, []
             gauges, self._gauges = self._gauges, {}
             dropped, self._dropped = self._dropped, 0
+        if self._client is None and time.monotonic() >= self._retry_at:
+            self._connect()
         if self._client is None or not (counters or timers or gauges or dropped):
             return
         if dropped:

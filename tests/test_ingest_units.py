@@ -415,3 +415,32 @@ def test_writer_keeps_partitions_ahead_and_never_fails_a_group_for_them(tmp_path
     finally:
         engine.dispose()
         cleanup()
+
+
+def test_metrics_client_is_made_again_after_a_failed_lookup(monkeypatch):
+    import socket
+
+    from ingest_service import metrics
+
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("127.0.0.1", 0))
+    udp.settimeout(5)
+    answers = [OSError("Name or service not known"), ("127.0.0.1", udp.getsockname()[1], "ai_calculator")]
+
+    def address():
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(metrics, "_address", address)
+    monkeypatch.setattr(metrics, "RECONNECT_SECONDS", 0.0)
+    buffered = metrics.BufferedMetrics(interval=3600)
+    try:
+        buffered.incr("ingest.duplicates", 3)  # the first lookup fails: nothing raised
+        assert buffered._client is None and len(answers) == 1
+        buffered.flush()  # due again: made, and sends what was buffered meanwhile
+        assert udp.recv(512) == b"ai_calculator.ingest.duplicates:3|c"
+        assert answers == []
+    finally:
+        udp.close()
