@@ -23,7 +23,7 @@ from analytics.db import get_engine
 from analytics.privacy import check_pseudonym_key, pseudonymize_user_id  # issue 11
 from analytics.storage import prepare_events
 from ingest_service import api, metrics  # issue 11: api (the authenticated analytics API)
-from ingest_service.body import parse_json, read_body
+from ingest_service.body import parse_json_unchecked, read_body
 from ingest_service.config import Config
 from ingest_service.ga4 import GA4Forwarder  # issue 10: GA4 Measurement Protocol forwarding
 from ingest_service.ingest import extract_events, validate_request
@@ -65,11 +65,12 @@ class EventResource:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         cfg = self.config
         now = datetime.now(UTC).replace(tzinfo=None)
-        body = parse_json(read_body(req, cfg.max_body_bytes, cfg.max_decompressed_bytes))
+        # a string no database can store (NUL, a lone surrogate) rejects its event only, not the whole batch
+        body, suspect = parse_json_unchecked(read_body(req, cfg.max_body_bytes, cfg.max_decompressed_bytes))
         raws, sent_at = extract_events(body, cfg.max_batch)
         parsed = validate_request(
             raws, sent_at, now=now, max_age=cfg.max_age, max_future=cfg.max_future,
-            skew_threshold=cfg.skew_threshold,
+            skew_threshold=cfg.skew_threshold, check_strings=suspect,
         )  # fmt: skip
         accepted = duplicates = 0
         if parsed.events:

@@ -16,7 +16,7 @@ from typing import Any
 import falcon
 import orjson
 
-__all__ = ["parse_json", "read_body"]
+__all__ = ["parse_json", "parse_json_unchecked", "read_body", "string_problem"]
 
 _JSON_TYPES = frozenset({"application/json", "text/plain", ""})
 _SUSPECT_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
@@ -124,8 +124,40 @@ def _gunzip(data: bytes, limit: int) -> bytes:
             return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
+def string_problem(value: Any) -> tuple[str, str] | None:
+    """The first string no database can store in ``value`` -- a NUL character, or a lone UTF-16 surrogate (from a
+    ``\\u`` escape) -- as ``(path, message)``, e.g. ``("event_data.campaign", "...")``; None when there is none."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, dict):
+            for key, sub in item.items():
+                sub_path = f"{path}.{key}" if path else str(key)
+                stack.append((path, _Key(key)))
+                stack.append((sub_path, sub))
+        elif isinstance(item, list):
+            stack.extend((f"{path}[{i}]", sub) for i, sub in enumerate(item))
+        elif isinstance(item, str | _Key):
+            text = str(item)
+            what = f"a key of '{path}'" if isinstance(item, _Key) and path else "a key" if isinstance(item, _Key) \
+                else f"'{path}'" if path else "the string"  # fmt: skip
+            if "\x00" in text:
+                return path, f"{what} must not contain the NUL character (\\u0000)"
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                return path, f"{what} must be valid Unicode (got a lone surrogate escape such as \\ud800)"
+    return None
+
+
+class _Key(str):
+    """A mapping key met by :func:`string_problem` (named differently in its message)."""
+
+    __slots__ = ()
+
+
 def _check_strings(value: Any) -> None:
-    """Reject strings no database can store: NUL characters and lone UTF-16 surrogates (from ``\\u`` escapes)."""
+    """Reject a whole document holding a string no database can store (see :func:`string_problem`)."""
     stack = [value]
     while stack:
         item = stack.pop()
@@ -154,7 +186,19 @@ _DECODER = json.JSONDecoder(parse_constant=_reject_constant)
 
 
 def parse_json(data: bytes) -> Any:
-    """Decode UTF-8 (a leading BOM is allowed) and parse strict JSON: no NaN/Infinity, bounded nesting.
+    """:func:`parse_json_unchecked`, then a whole document holding a NUL or a lone surrogate is refused
+    (``invalid_string``): for bodies that are one document (the analytics API)."""
+    value, suspect = parse_json_unchecked(data)
+    if suspect:
+        _check_strings(value)
+    return value
+
+
+def parse_json_unchecked(data: bytes) -> tuple[Any, bool]:
+    """Decode UTF-8 (a leading BOM is allowed) and parse strict JSON: no NaN/Infinity, bounded nesting; returns the
+    value and whether it may hold a string no database can store (a ``\\u0000`` or surrogate escape), which the
+    caller checks where it knows what to refuse: the event endpoint refuses that event only
+    (:func:`string_problem`), not the whole batch.
 
     Fast path: ``orjson`` (≈2.5× the json module's speed here), for bodies it reads exactly as the json module
     does. Anything it refuses -- invalid UTF-8, a BOM, NaN, lone surrogates, more than 1,024 levels, malformed
@@ -170,14 +214,20 @@ def parse_json(data: bytes) -> Any:
         except orjson.JSONDecodeError:
             pass  # the json module accepts it, or names the error
         else:
-            if _SUSPECT_ESCAPE_BYTES.search(data):
-                _check_strings(value)
-            return value
-    return _parse_with_json(data)
+            return value, _SUSPECT_ESCAPE_BYTES.search(data) is not None
+    return _parse_with_json_unchecked(data)
 
 
 def _parse_with_json(data: bytes) -> Any:
     """:func:`parse_json` with the standard library's parser only."""
+    value, suspect = _parse_with_json_unchecked(data)
+    if suspect:
+        _check_strings(value)
+    return value
+
+
+def _parse_with_json_unchecked(data: bytes) -> tuple[Any, bool]:
+    """:func:`parse_json_unchecked` with the standard library's parser only."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -196,6 +246,4 @@ def _parse_with_json(data: bytes) -> Any:
         raise _bad("too_deep", "the JSON body is nested too deeply") from None
     except ValueError as exc:  # e.g. an integer with more digits than Python converts
         raise _bad("malformed_json", f"the body is not valid JSON: {exc}") from None
-    if _SUSPECT_ESCAPE.search(text):
-        _check_strings(value)
-    return value
+    return value, _SUSPECT_ESCAPE.search(text) is not None

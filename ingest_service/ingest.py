@@ -22,6 +22,7 @@ import falcon
 from analytics.errors import FieldError, ValidationError
 from analytics.events import CATALOGUE, Event, parse_timestamp, validate_event
 from analytics.privacy import protect_event  # issue 11
+from ingest_service.body import string_problem
 
 _MAX_SKEW = timedelta(days=3650)
 
@@ -124,12 +125,15 @@ def validate_request(
     max_age: timedelta,
     max_future: timedelta,
     skew_threshold: timedelta,
+    check_strings: bool = False,
 ) -> Parsed:
     """Validate each raw event with :func:`analytics.events.validate_event`, correcting its clock.
 
     A batch-level ``sent_at`` applies to every event; an event's own ``sent_at`` overrides it. A malformed
     batch-level ``sent_at`` is a request error (400 ``invalid_sent_at``); a malformed per-event one rejects
-    that event only.
+    that event only. With ``check_strings`` (the body held a ``\\u0000`` or surrogate escape), an event holding
+    a string no database can store -- a NUL, a lone surrogate -- is rejected (``invalid_string``, the field's
+    path); the batch's other events are not affected.
     """
     try:
         batch_offset = clock_offset(batch_sent_at, now, skew_threshold)
@@ -137,6 +141,12 @@ def validate_request(
         raise _bad("invalid_sent_at", str(exc)) from None
     out = Parsed()
     for index, raw in enumerate(raws):
+        if check_strings:
+            problem = string_problem(raw)
+            if problem is not None:
+                out.rejected.append(Rejection(index, problem[0], "invalid_string", problem[1]))
+                out.rejected_types.append(_type_of(raw))
+                continue
         offset = batch_offset
         if isinstance(raw, Mapping) and raw.get("sent_at") is not None:
             try:

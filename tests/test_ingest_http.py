@@ -236,8 +236,6 @@ BAD_BODIES = [
      400, "not_finite"),
     ("Infinity", b'{"batch": [{"x": -Infinity}]}', {}, 400, "not_finite"),
     ("invalid utf-8", b'{"event_type": "\xff\xfe", "session_id": "s"}', {}, 400, "invalid_utf8"),
-    ("lone surrogate", b'{"event_type": "ai_calculator_opened", "session_id": "\\ud800"}', {}, 400, "invalid_string"),
-    ("NUL", b'{"event_type": "ai_calculator_opened", "session_id": "a\\u0000b"}', {}, 400, "invalid_string"),
     ("deep", b"[" * 100_00 + b"]" * 100_00, {}, 400, "too_deep"),
     ("empty", b"", {}, 400, "empty_body"),
     ("scalar", b"42", {}, 400, "invalid_body"),
@@ -260,6 +258,29 @@ BAD_BODIES = [
 def test_bad_request_bodies(server, name, body, headers, status, code):
     r = server.request("POST", EVENT, body, {"Content-Type": "application/json", **headers})
     assert (r.status, r.json().get("code")) == (status, code), r
+
+
+def test_a_string_no_database_can_store_rejects_its_event_only(server, db):
+    # a lone surrogate (a tracker cutting "🚀" in half at a length limit) or a NUL: that event, not the whole batch
+    body = (b'{"batch": [{"event_type": "ai_calculator_opened", "session_id": "s", "event_id": "str-1"}, '
+            b'{"event_type": "ai_calculator_opened", "session_id": "s", "event_id": "str-2", '
+            b'"event_data": {"campaign": "launch \\ud83d"}}, '
+            b'{"event_type": "ai_calculator_opened", "session_id": "a\\u0000b", "event_id": "str-3"}, '
+            b'{"event_type": "ai_calculator_opened", "session_id": "s", "event_id": "str-4", '
+            b'"event_data": {"campaign": "launch \\ud83d\\ude80"}}]}')  # fmt: skip
+    r = server.request("POST", EVENT, body, {"Content-Type": "application/json"})
+    assert (r.status, r.json()["accepted"]) == (200, 2)
+    assert r.json()["rejected"] == [
+        {"index": 1, "field": "event_data.campaign", "code": "invalid_string",
+         "message": "'event_data.campaign' must be valid Unicode (got a lone surrogate escape such as \\ud800)"},
+        {"index": 2, "field": "session_id", "code": "invalid_string",
+         "message": "'session_id' must not contain the NUL character (\\u0000)"},
+    ]  # fmt: skip
+    assert [len(stored(db[1], f"str-{i}")) for i in range(1, 5)] == [1, 0, 0, 1]
+    assert stored(db[1], "str-4")[0].event_data["campaign"] == "launch \U0001f680"
+    r = server.request("POST", EVENT, b'{"event_type": "ai_calculator_opened", "session_id": "\\ud800"}',
+                       {"Content-Type": "application/json"})  # fmt: skip
+    assert (r.status, r.json()["rejected"][0]["code"]) == (400, "invalid_string")
 
 
 def test_bad_request_messages(server):

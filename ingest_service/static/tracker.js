@@ -115,12 +115,23 @@
     };
   }
 
+  /**
+   * The first n UTF-16 code units of s, one fewer when the cut would split a surrogate pair: half a "🚀" is a lone
+   * surrogate, which no database stores and the sidecar rejects (the whole event).
+   */
+  function clip(s, n) {
+    s = String(s);
+    if (s.length <= n) return s;
+    var c = s.charCodeAt(n - 1);
+    return s.slice(0, c >= 0xd800 && c <= 0xdbff ? n - 1 : n);
+  }
+
   /** GA-style source/medium/campaign from the landing URL's utm_* values, else the referrer, else direct. */
   function attributionFrom(href, referrer) {
     var url;
     try { url = new URL(href); } catch (e) { url = null; }
     var q = url ? url.searchParams : null;
-    var utm = function (k) { var v = q && q.get('utm_' + k); return v ? v.slice(0, 100) : null; };
+    var utm = function (k) { var v = q && q.get('utm_' + k); return v ? clip(v, 100) : null; };
     if (utm('source') || utm('medium') || utm('campaign')) {
       return {
         source: utm('source') || '(not set)',
@@ -152,7 +163,7 @@
     Object.keys(data).forEach(function (k) {
       var v = data[k];
       if (!/^[A-Za-z][A-Za-z0-9_]{0,39}$/.test(k) || v === null || v === undefined || typeof v === 'object') return;
-      out[k] = typeof v === 'string' ? v.slice(0, 100) : v;
+      out[k] = typeof v === 'string' ? clip(v, 100) : v;
     });
     return out;
   }
@@ -460,8 +471,8 @@
         session.set(P + 'attr', JSON.stringify(attr));
       }
       var data = {
-        referrer: doc.referrer ? String(doc.referrer).slice(0, 500) : null,
-        landing_page: loc.href ? String(loc.href).slice(0, 500) : null,
+        referrer: doc.referrer ? clip(doc.referrer, 500) : null,
+        landing_page: loc.href ? clip(loc.href, 500) : null,
         device: deviceFrom(nav.userAgent),
       };
       Object.keys(extra || {}).forEach(function (k) { data[k] = extra[k]; });
@@ -515,8 +526,8 @@
       if (errorsSent >= opts.maxErrors) return null;
       errorsSent += 1;
       return track('client_error', {
-        message: String(message || 'unknown error').slice(0, 1000),
-        script: source ? String(source).slice(0, 500) : null,
+        message: clip(message || 'unknown error', 1000),
+        script: source ? clip(source, 500) : null,
         lineno: typeof lineno === 'number' ? lineno : null,
         colno: typeof colno === 'number' ? colno : null,
         stack: stack ? String(stack).slice(0, 4000) : null,

@@ -290,6 +290,15 @@ test('503 and 429 honour Retry-After, 403 is retried; other 4xx drop the batch w
   assert.equal(bad.tracker.stats().dropped, 1);
 });
 
+test('length limits never split a surrogate pair (half an emoji is a string no database stores)', async () => {
+  const campaign = 'a'.repeat(99) + '\u{1F680}launch'; // the rocket's two code units sit at 99 and 100
+  const h = harness({}, { href: 'https://calc.example/?utm_source=x&utm_campaign=' + encodeURIComponent(campaign) });
+  h.tracker.trackCalculatorOpened();
+  await h.advance(500);
+  const sent = h.requests[0].body.batch[0].event_data;
+  assert.equal(sent.campaign, 'a'.repeat(99));
+});
+
 test('a 413 halves the batch until the sidecar takes it; a single event too large is dropped', async () => {
   const h = harness();
   h.answer = (n) => (h.requests[n - 1].body.batch.length > 5 ? response(413, { code: 'too_many_events' }) : response(200));
