@@ -189,7 +189,13 @@ def parse_timestamp(value: Any) -> datetime:
     if isinstance(value, datetime):
         dt = value
     elif isinstance(value, str):
-        dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+        try:
+            dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            digits = value.strip().replace(".", "", 1)
+            if digits.isdigit() and len(digits) >= 9:  # "1764964800": epoch seconds sent as text
+                raise ValueError("epoch seconds must be a JSON number, not a string") from None
+            raise
     else:
         raise ValueError(f"expected an ISO 8601 string or epoch seconds, got {_type_name(value)}")
     if dt.tzinfo is not None:

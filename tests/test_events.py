@@ -163,6 +163,16 @@ def test_ids_must_be_printable_and_not_blank(name):
     assert getattr(validate_event({**base, name: " Zoë 42 ✓"}, now=NOW), name) == " Zoë 42 ✓"
 
 
+def test_epoch_seconds_as_text_are_refused_with_a_hint():
+    [(field, code, message)] = errors_of({**ok(), "timestamp": "1764072000"})
+    assert (field, code, message) == (
+        "timestamp", "type",
+        "'timestamp' must be an ISO 8601 time or epoch seconds (got '1764072000': epoch seconds must be a JSON "
+        "number, not a string)",
+    )  # fmt: skip
+    assert validate_event({**ok(), "timestamp": "20261125"}, now=NOW).timestamp == datetime(2026, 11, 25)  # ISO basic
+
+
 def test_non_finite_numbers():
     assert errors_of(ok("paid_upgrade_clicked", price=float("inf"), extra={"x": float("nan")})) == [
         ("event_data.price", "not_finite", "'event_data.price' must be a finite number (got inf)"),
