@@ -43,7 +43,7 @@
     batchSize: 20, // events per request
     flushInterval: 500, // ms to wait for more events before sending
     maxQueue: 500, // events kept (memory and localStorage); oldest dropped beyond
-    maxBeaconBytes: 60000, // sendBeacon's budget is 64 KiB per page
+    maxBeaconBytes: 60000, // UTF-8 bytes per beacon: sendBeacon's budget is 64 KiB per page
     backoffBase: 1000,
     backoffMax: 60000,
     consentMode: false,
@@ -124,6 +124,19 @@
     if (s.length <= n) return s;
     var c = s.charCodeAt(n - 1);
     return s.slice(0, c >= 0xd800 && c <= 0xdbff ? n - 1 : n);
+  }
+
+  /** The UTF-8 size of s in bytes, as sendBeacon counts its 64 KiB: a job title in Chinese takes 3 per character. */
+  function utf8Bytes(s) {
+    var n = 0;
+    for (var i = 0; i < s.length; i++) {
+      var c = s.charCodeAt(i);
+      if (c < 0x80) n += 1;
+      else if (c < 0x800) n += 2;
+      else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) { n += 4; i++; }
+      else n += 3;
+    }
+    return n;
   }
 
   /** GA-style source/medium/campaign from the landing URL's utm_* values, else the referrer, else direct. */
@@ -415,8 +428,8 @@
       var current = [];
       queue.forEach(function (e) {
         current.push(e);
-        if (current.length >= sendSize || body(current).length > opts.maxBeaconBytes) {
-          if (current.length > 1 && body(current).length > opts.maxBeaconBytes) {
+        if (current.length >= sendSize || utf8Bytes(body(current)) > opts.maxBeaconBytes) {
+          if (current.length > 1 && utf8Bytes(body(current)) > opts.maxBeaconBytes) {
             current.pop();
             chunks.push(current);
             current = [e];

@@ -398,6 +398,14 @@ test('page hide: beacons respect the byte budget and stop at the first refused o
   assert.ok(h.beacons.every((b) => b.data.length <= 700));
   assert.equal(h.beacons.reduce((n, b) => n + b.body.batch.length, 0), 6);
 
+  // the budget is in UTF-8 bytes, as the browser counts it: 3 per character of a Chinese job title
+  const cjk = harness({ batchSize: 100, maxBeaconBytes: 2000 });
+  for (let i = 1; i <= 4; i++) cjk.tracker.trackAssessmentSubmitted('软件工程师'.repeat(40), '科技', 'high');
+  cjk.timers.length = 0;
+  assert.equal(cjk.tracker.flushBeacon(), 4);
+  assert.ok(cjk.beacons.length >= 2);
+  assert.ok(cjk.beacons.every((b) => Buffer.byteLength(b.data, 'utf8') <= 2000));
+
   const refused = harness({ batchSize: 2 });
   refused.beaconOk = false;
   for (let i = 1; i <= 6; i++) refused.tracker.trackStepCompleted(i, 1);
