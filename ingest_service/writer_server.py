@@ -319,6 +319,10 @@ def main(argv: list[str] | None = None) -> None:
         return
     from ingest_service.config import Config
 
+    if os.environ.get("ANALYTICS_LOG_MASKING", "1").strip() not in ("0", "false", "no"):
+        from analytics.privacy import install_log_masking
+
+        install_log_masking()  # as the workers do (docs/privacy.md): its log lines go to the same error log
     server = WriterServer(build_writer(Config.from_env()), args.socket, args.idle_exit)
     server.serve_forever()
     os._exit(0)  # daemon threads may still be blocked in recv()

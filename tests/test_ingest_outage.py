@@ -158,6 +158,9 @@ def test_postgres_closed_port_is_503():
         # the variant endpoint still answers the control instead of an error
         r = srv.request("GET", "/api/analytics/ab-testing/t1/variant?user_id=u1")
         assert (r.status, r.json()["variant"], r.json()["reason"]) == (200, "control", "config_unavailable")
+    # the writer process masks its log lines as the workers do (docs/privacy.md): no address in its error
+    down = [line for line in srv.log().splitlines() if "database unavailable, backing off" in line]
+    assert down and all("[ip]" in line and "127.0.0.1" not in line for line in down), down
 
 
 @pytest.mark.slow
