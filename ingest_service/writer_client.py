@@ -222,13 +222,34 @@ class RemoteWriter:
             )  # fmt: skip
             threading.Thread(target=proc.wait, daemon=True, name="writer-reaper").start()
 
+    def _send(self, data: bytes) -> socket.socket:
+        """Send one frame on this thread's connection and return it. A connection whose writer process is gone
+        (it died, or was killed: the send fails with EPIPE/ECONNRESET) is replaced once and the frame sent again --
+        safe, since no writer took any of it -- so only a request whose job may have reached a writer gets 503;
+        before, every thread's first request after a writer's death did."""
+        for attempt in (1, 2):
+            try:
+                conn = self._connection()
+            except OSError as exc:  # e.g. no file descriptor left (EMFILE): the request is answered 503, not 500
+                raise DatabaseUnavailable(f"cannot connect to the writer process ({exc})") from None
+            try:
+                conn.sendall(data)
+                return conn
+            except (BrokenPipeError, ConnectionResetError) as exc:
+                self._drop()
+                if attempt == 2:
+                    raise DatabaseUnavailable(f"the writer process went away ({exc})") from None
+            except (TimeoutError, BlockingIOError):  # SO_SNDTIMEO: a writer that stopped reading
+                self._drop()
+                raise DatabaseUnavailable(f"the writer did not take the job within {self.reply_timeout:g} s") from None
+            except OSError as exc:
+                self._drop()
+                raise DatabaseUnavailable(f"the writer process went away ({exc or type(exc).__name__})") from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def _call(self, message: tuple) -> tuple:
+        conn = self._send(frame(message))
         try:
-            conn = self._connection()
-        except OSError as exc:  # e.g. no file descriptor left (EMFILE): the request is answered 503, not 500
-            raise DatabaseUnavailable(f"cannot connect to the writer process ({exc})") from None
-        try:
-            conn.sendall(frame(message))
             return _receive(conn)
         except (TimeoutError, BlockingIOError):
             self._drop()  # a late answer must not be read as the next job's
@@ -257,9 +278,8 @@ class RemoteWriter:
     def submit_nowait(self, kind: str, payload: Any, size: int = 1) -> bool:
         """Queue ``payload`` without waiting for its commit; False when it could not be handed over."""
         try:
-            self._connection().sendall(frame(("submit", kind, payload, size, False)))
-        except (DatabaseUnavailable, OSError):  # incl. a send timeout: the connection is dropped either way
-            self._drop()
+            self._send(frame(("submit", kind, payload, size, False)))
+        except DatabaseUnavailable:  # incl. a send timeout: the connection is dropped either way
             return False
         return True
 

@@ -62,16 +62,41 @@ def test_starts_the_writer_and_stores_through_it(remote):
     assert writer.status() == (2, False, None)  # 2 events were waiting when the last group was formed
 
 
-def test_lost_writer_answers_unavailable_then_a_new_one_takes_over(remote):
+def test_a_lost_writer_is_replaced_before_the_next_job_is_sent(remote):
     writer, engine = remote
     assert writer.submit("events", prepare_events(_events("x1"), "sqlite"), 1) == (0,)
+    old = _writer_pid(writer.path)
+    os.kill(old, signal.SIGKILL)
+    time.sleep(0.2)
+    # this thread's connection died with the writer: the send fails at once, nothing reached a writer, so the job
+    # goes to a new one instead of the request getting 503 (every thread's first request did before)
+    assert writer.submit("events", prepare_events(_events("x2"), "sqlite"), 1) == (0,)
+    assert _writer_pid(writer.path) != old
+    assert writer.submit_nowait("exposures", [("t", "u1", "control", 0, 0.25, datetime(2026, 11, 25, 12))], 1)
     os.kill(_writer_pid(writer.path), signal.SIGKILL)
     time.sleep(0.2)
-    with pytest.raises(DatabaseUnavailable) as err:  # this request's connection died with the writer
-        writer.submit("events", prepare_events(_events("x2"), "sqlite"), 1)
-    assert str(err.value).startswith("the writer process went away (")
-    assert writer.submit("events", prepare_events(_events("x2"), "sqlite"), 1) == (0,)  # a new writer started
-    assert _count(engine) == 2
+    assert writer.submit_nowait("exposures", [("t", "u2", "control", 0, 0.25, datetime(2026, 11, 25, 12))], 1)
+    assert writer.submit("events", prepare_events(_events("x3"), "sqlite"), 1) == (0,)
+    assert _count(engine) == 3
+
+
+def test_a_writer_lost_while_a_job_waits_answers_unavailable(remote, monkeypatch):
+    """A job that may have reached a writer is not sent again: its request gets 503 (its retry is deduplicated)."""
+    writer, engine = remote
+    assert writer.submit("events", prepare_events(_events("y1"), "sqlite"), 1) == (0,)
+    pid = _writer_pid(writer.path)
+    sent = []
+
+    def killed_while_waiting(sock):  # the job was sent; the writer dies before it answers
+        sent.append(sock)
+        os.kill(pid, signal.SIGKILL)
+        raise EOFError("connection closed")
+
+    monkeypatch.setattr("ingest_service.writer_client._receive", killed_while_waiting)
+    with pytest.raises(DatabaseUnavailable) as err:
+        writer.submit("events", prepare_events(_events("y2"), "sqlite"), 1)
+    assert str(err.value) == "the writer process went away (connection closed)"
+    assert len(sent) == 1  # sent once, not again
 
 
 def test_nowait_exposures_are_written(remote):
