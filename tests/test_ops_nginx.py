@@ -99,6 +99,17 @@ def test_stalled_clients_do_not_starve_the_sidecar_behind_nginx(proxied):
         assert conn.execute(select(func.count()).where(analytics_events.c.session_id == "via-nginx")).scalar() == 1
 
 
+def test_the_sidecars_own_page_may_post_through_nginx(proxied):
+    """No INGEST_ALLOWED_ORIGINS: the sidecar's own origin (its calculator page) is allowed -- as the browser
+    names it, with the port, which nginx must pass on in Host."""
+    port, _, _ = proxied
+    own = {"Content-Type": "application/json", "Origin": f"http://127.0.0.1:{port}"}
+    r = request(port, "POST", "/api/analytics/event", _event("own-origin"), own)
+    assert (r.status, r.headers.get("access-control-allow-origin")) == (200, f"http://127.0.0.1:{port}")
+    other = {**own, "Origin": "https://elsewhere.example"}
+    assert request(port, "POST", "/api/analytics/event", _event("other-origin"), other).status == 403
+
+
 def test_the_same_stalled_clients_stop_gunicorn_alone(proxied):
     """Why the proxy: the sidecar's own port, with as many stalled connections as it has threads, answers nothing."""
     _, srv, _ = proxied
