@@ -271,3 +271,41 @@ def test_a_frozen_postgres_backend_is_abandoned_and_the_writer_carries_on(tmp_pa
             os.kill(pid, signal.SIGCONT)
         engine.dispose()
         cleanup()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 3 MiB tmpfs (needs the privilege to mount: root, as in CI), grown with ``remount`` by the test."""
+    import subprocess
+
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (not root)")
+    yield mnt, lambda size: subprocess.run(["mount", "-o", f"remount,size={size}", str(mnt)], check=True)
+    subprocess.run(["umount", "-l", str(mnt)])
+
+
+@pytest.mark.slow
+def test_a_full_disk_is_503_loses_nothing_acknowledged_and_recovers(small_disk, tmp_path):
+    mnt, resize = small_disk
+    url = f"sqlite:///{mnt / 'full.db'}"
+    engine = _build_engine(url)
+    upgrade(engine)
+    acked: list[str] = []
+    try:
+        with Server(url, {"INGEST_RATE_LIMIT": "0", "INGEST_RUNTIME_DIR": str(tmp_path / "run")}) as srv:
+            for b in range(200):
+                batch = [{**opened(f"full-{b}-{i}"), "event_data": {"referrer": "x" * 400}} for i in range(50)]
+                r = srv.request("POST", EVENT, {"batch": batch})
+                if r.status != 200:
+                    break
+                acked += [e["event_id"] for e in batch]
+            assert (r.status, r.json()["code"], r.headers["retry-after"]) == (503, "database_unavailable", "2")
+            assert "database or disk is full" in r.json()["description"]
+            assert acked and srv.request("GET", "/api/analytics/ready").status == 503
+            resize("8m")  # space again
+            assert wait_for(lambda: srv.request("POST", EVENT, opened("full-after")).status == 200, timeout=10)
+        assert set(stored_ids(engine)) == {*acked, "full-after"}  # every acknowledged event, nothing half written
+    finally:
+        engine.dispose()
