@@ -26,6 +26,7 @@ __all__ = [
     "dispose_engines",
     "get_engine",
     "get_read_engine",
+    "normalise_url",
     "read_database_url",
     "sqlite_page_size",
     "upgrade",
@@ -39,10 +40,26 @@ _lock = threading.Lock()
 
 
 def _normalise(url: str) -> str:
-    """Use psycopg 3 for plain ``postgresql://`` URLs (SQLAlchemy would pick psycopg2)."""
+    """Use psycopg 3 for plain ``postgresql://`` URLs (SQLAlchemy would pick psycopg2), and make a SQLite file's
+    relative path absolute, against the current directory.
+
+    Why the second: processes started from another directory must open the same file. The ingest sidecar's writer
+    process runs in the project directory; with ``DATABASE_URL=sqlite:///rel.db`` and gunicorn started elsewhere,
+    the server migrated ``<its directory>/rel.db`` while the writer wrote to ``<project>/rel.db``, an empty file:
+    every event was answered 503 ("no such table") for good.
+    """
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    elif url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        parsed = make_url(url)
+        path = parsed.database
+        if path and path != ":memory:" and not path.startswith("file:") and not os.path.isabs(path):
+            url = parsed.set(database=os.path.abspath(path)).render_as_string(hide_password=False)
     return url
+
+
+#: Public name of :func:`_normalise`, for the sidecar's configuration.
+normalise_url = _normalise
 
 
 def database_url() -> str:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from analytics.db import database_url
+from analytics.db import database_url, normalise_url
 from analytics.errors import ConfigError
 
 __all__ = ["Config"]
@@ -192,7 +192,7 @@ class Config:
         queue = _int(env, "INGEST_QUEUE_EVENTS", 20_000, 1)
         url = env.get("DATABASE_URL")
         return cls(
-            database_url=url or database_url(),
+            database_url=normalise_url(url) if url else database_url(),  # a relative SQLite path made absolute
             allowed_origins=_origins(env, "INGEST_ALLOWED_ORIGINS"),
             api_keys=_list(env, "INGEST_API_KEYS"),
             max_body_bytes=_int(env, "INGEST_MAX_BODY_BYTES", 1 << 20, 1),

@@ -164,3 +164,11 @@ def test_postgres_engines_get_keepalives_and_timeouts_unless_the_url_sets_them()
         assert {k: params.get(k) for k in db.PG_CONNECT_DEFAULTS} == {
             "connect_timeout": "10", "keepalives": "1", "keepalives_idle": idle, "keepalives_interval": "10",
             "keepalives_count": "3", "tcp_user_timeout": "30000"}  # fmt: skip
+
+
+def test_relative_sqlite_paths_are_made_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert db.normalise_url("sqlite:///data/x.db?timeout=5") == f"sqlite:///{tmp_path}/data/x.db?timeout=5"
+    for url in ("sqlite:////abs/x.db", "sqlite://", "sqlite:///:memory:"):
+        assert db.normalise_url(url) == url
+    assert db.normalise_url("postgres://u@h/d") == "postgresql+psycopg://u@h/d"

@@ -545,3 +545,21 @@ def test_plain_gunicorn_on_a_new_database_migrates_it(backend, tmp_path):
         engine.dispose()
     finally:
         cleanup()
+
+
+def test_a_relative_sqlite_path_is_one_file_for_the_server_and_its_writer(tmp_path):
+    """``DATABASE_URL=sqlite:///<relative>`` with gunicorn started in another directory than the project: the
+    writer process (which runs in the project directory) used to open a second, empty file there."""
+    import uuid
+
+    from ingest_service.testing import ROOT
+
+    name = f"rel-{uuid.uuid4().hex[:8]}.db"
+    try:
+        r = _plain_gunicorn_post(f"sqlite:///{name}", tmp_path, opened("rel-1"))
+        assert (r.status, r.json()["accepted"]) == (200, 1)
+        assert len(stored(_build_engine(f"sqlite:///{tmp_path / name}"), "rel-1")) == 1  # in the server's directory
+        assert not (ROOT / name).exists()
+    finally:
+        for stray in ROOT.glob(f"{name}*"):
+            stray.unlink()
