@@ -93,8 +93,8 @@ def socket_path(config: Config, runtime_dir: str | None = None) -> Path:
     """
     limit = _UNIX_PATH_MAX - 1 - len("/writer-.sock") - 20  # the longest directory path that fits (20 hex digits)
     chosen = runtime_dir or os.environ.get("INGEST_RUNTIME_DIR")
-    if chosen:
-        base = Path(chosen)
+    if chosen:  # absolute: the writer process runs in the project directory, the workers maybe elsewhere
+        base = Path(os.path.abspath(chosen))
     else:  # a long TMPDIR (macOS: /var/folders/.../T/) leaves no room for the name: /tmp then
         name = f"ai-calculator-ingest-{os.getuid()}"
         base = Path(tempfile.gettempdir()) / name

@@ -139,6 +139,12 @@ def test_socket_path_must_fit_a_unix_socket_address(tmp_path, monkeypatch):
     assert socket_path(Config(database_url="sqlite:///x.db")).parent == Path(f"/tmp/ai-calculator-ingest-{os.getuid()}")
 
 
+def test_a_relative_runtime_directory_is_made_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the writer process runs in the project directory: a relative path would differ
+    path = socket_path(Config(database_url="sqlite:///x.db"), "run")
+    assert path.is_absolute() and path.parent == tmp_path / "run"
+
+
 def test_a_failed_connect_is_unavailable_not_an_error(tmp_path, monkeypatch):
     import errno
 
