@@ -400,6 +400,7 @@ class GroupWriter:
         fd = _pg_socket(conn)
         if fd is None:
             return
+        self._abandoned = False  # a flag left by a group that finished as the watchdog fired belongs to no one
         self._busy = (time.monotonic() + self.write_timeout + ABANDON_MARGIN, fd)
         if self._watchdog is None or self._watchdog_pid != current_pid() or not self._watchdog.is_alive():
             self._watchdog_pid = current_pid()
